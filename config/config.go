@@ -1,0 +1,255 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// PoolMode says when a server connection goes back to its pool.
+type PoolMode string
+
+const (
+	PoolSession     PoolMode = "session"     // at client disconnect
+	PoolTransaction PoolMode = "transaction" // at the end of each transaction
+	PoolStatement   PoolMode = "statement"   // after each statement
+)
+
+// AuthType selects how pgbun authenticates clients.
+type AuthType string
+
+const (
+	AuthSCRAM AuthType = "scram-sha-256" // SCRAM-SHA-256 (and -PLUS on TLS)
+	AuthMD5   AuthType = "md5"           // md5, or SCRAM when the stored secret is SCRAM
+	AuthPlain AuthType = "plain"         // cleartext password (only sensible over TLS)
+	AuthTrust AuthType = "trust"         // user must exist in auth_file, no password
+	AuthAny   AuthType = "any"           // no check; databases must force a user
+	AuthCert  AuthType = "cert"          // TLS client certificate (edge-security work)
+	AuthHBA   AuthType = "hba"           // per-line method from auth_hba_file
+	// AuthServer is pgbun's own: the client's authentication is relayed to
+	// PostgreSQL on a server connection dedicated to that client, which is
+	// closed when the client leaves and never handed to another login. It is
+	// the default when pgbun runs without a configuration file.
+	AuthServer AuthType = "server"
+)
+
+// SSLMode is a libpq-style TLS mode, used for both sides.
+type SSLMode string
+
+const (
+	SSLDisable    SSLMode = "disable"
+	SSLAllow      SSLMode = "allow"
+	SSLPrefer     SSLMode = "prefer"
+	SSLRequire    SSLMode = "require"
+	SSLVerifyCA   SSLMode = "verify-ca"
+	SSLVerifyFull SSLMode = "verify-full"
+)
+
+// Config is one complete, validated configuration. It is immutable once
+// returned by Load or Default: a reload builds a new Config.
+type Config struct {
+	// Files lists every file read to build this Config, main file first
+	// (empty for Default). Reload re-reads them.
+	Files []string
+
+	General   General
+	Databases map[string]*Database // [databases]; key "*" is the fallback
+	Users     map[string]*User     // [users]
+	Peers     map[int]*Peer        // [peers], keyed by peer_id
+
+	// Warnings are non-fatal findings (unknown keys, keys accepted but not
+	// yet acted on), each naming file and line.
+	Warnings []Warning
+}
+
+// General holds the [pgbouncer] section. Durations are parsed from seconds
+// (fractions allowed, as PgBouncer) or Go duration syntax ("250ms", "2m").
+// Zero durations mean "disabled" unless the field says otherwise.
+type General struct {
+	ListenAddr      []string    // listen_addr; "*" = all IPv4+IPv6; empty = Unix socket only
+	ListenPort      int         // listen_port, default 6432
+	UnixSocketDir   string      // unix_socket_dir, default "/tmp"; "" disables the socket
+	UnixSocketMode  os.FileMode // unix_socket_mode, default 0777
+	UnixSocketGroup string      // unix_socket_group
+	ListenBacklog   int         // listen_backlog, default 128
+	SoReuseport     bool        // so_reuseport
+	User            string      // user: drop privileges to this OS user
+
+	PoolMode               PoolMode      // pool_mode, default session
+	MaxClientConn          int           // max_client_conn, default 100
+	DefaultPoolSize        int           // default_pool_size, default 20
+	MinPoolSize            int           // min_pool_size
+	ReservePoolSize        int           // reserve_pool_size
+	ReservePoolTimeout     time.Duration // reserve_pool_timeout, default 5s
+	MaxDBConnections       int           // max_db_connections, 0 = unlimited
+	MaxUserConnections     int           // max_user_connections, 0 = unlimited
+	MaxDBClientConnections int           // max_db_client_connections
+	MaxUserClientConns     int           // max_user_client_connections
+
+	AuthType      AuthType // auth_type, default md5
+	AuthFile      string   // auth_file
+	AuthHBAFile   string   // auth_hba_file
+	AuthIdentFile string   // auth_ident_file
+	AuthUser      string   // auth_user
+	AuthQuery     string   // auth_query
+	AuthDBName    string   // auth_dbname
+	AdminUsers    []string // admin_users
+	StatsUsers    []string // stats_users
+
+	ServerResetQuery       string        // server_reset_query, default "DISCARD ALL"
+	ServerResetQueryAlways bool          // server_reset_query_always
+	ServerCheckQuery       string        // server_check_query ("" = empty query)
+	ServerCheckDelay       time.Duration // server_check_delay, default 30s
+	ServerLifetime         time.Duration // server_lifetime, default 3600s
+	ServerIdleTimeout      time.Duration // server_idle_timeout, default 600s
+	ServerConnectTimeout   time.Duration // server_connect_timeout, default 15s
+	ServerLoginRetry       time.Duration // server_login_retry, default 15s
+	ServerFastClose        bool          // server_fast_close
+	ServerRoundRobin       bool          // server_round_robin
+
+	ClientLoginTimeout     time.Duration // client_login_timeout, default 60s
+	ClientIdleTimeout      time.Duration // client_idle_timeout
+	IdleTransactionTimeout time.Duration // idle_transaction_timeout
+	TransactionTimeout     time.Duration // transaction_timeout
+	QueryTimeout           time.Duration // query_timeout
+	QueryWaitTimeout       time.Duration // query_wait_timeout, default 120s
+	CancelWaitTimeout      time.Duration // cancel_wait_timeout, default 10s
+
+	MaxPreparedStatements   int      // max_prepared_statements, default 200
+	TrackExtraParameters    []string // track_extra_parameters, default IntervalStyle
+	IgnoreStartupParameters []string // ignore_startup_parameters
+	ApplicationNameAddHost  bool     // application_name_add_host
+	MaxPacketSize           int      // max_packet_size, default 2147483647
+	PktBuf                  int      // pkt_buf, default 4096
+	SBufLoopcnt             int      // sbuf_loopcnt, default 5
+	TCPKeepalive            bool     // tcp_keepalive, default on
+	TCPKeepIdle             time.Duration
+	TCPKeepIntvl            time.Duration
+	TCPKeepCnt              int
+	TCPUserTimeout          time.Duration
+	DNSMaxTTL               time.Duration // dns_max_ttl, default 15s
+
+	LogConnections    bool          // log_connections, default on
+	LogDisconnections bool          // log_disconnections, default on
+	LogPoolerErrors   bool          // log_pooler_errors, default on
+	LogStats          bool          // log_stats, default on
+	StatsPeriod       time.Duration // stats_period, default 60s
+	Verbose           int           // verbose
+	Logfile           string        // logfile
+	Pidfile           string        // pidfile
+	Syslog            bool          // syslog (accepted; pgbun logs to stderr/logfile)
+	SyslogIdent       string
+	SyslogFacility    string
+	PeerID            int // peer_id
+
+	ClientTLS ClientTLS
+	ServerTLS ServerTLS
+}
+
+// ClientTLS is how pgbun terminates TLS from clients (client_tls_*).
+type ClientTLS struct {
+	SSLMode      SSLMode // client_tls_sslmode, default disable
+	KeyFile      string  // client_tls_key_file
+	CertFile     string  // client_tls_cert_file
+	CAFile       string  // client_tls_ca_file
+	Protocols    string  // client_tls_protocols, default "secure" (TLS 1.2+)
+	Ciphers      string  // client_tls_ciphers, default "default"
+	DHEParams    string  // client_tls_dheparams (accepted, Go picks groups)
+	ECDHCurve    string  // client_tls_ecdhcurve
+	TLS13Ciphers string  // client_tls13_ciphers (accepted; Go fixes TLS 1.3 suites)
+}
+
+// ServerTLS is how pgbun connects to PostgreSQL (server_tls_*).
+type ServerTLS struct {
+	SSLMode      SSLMode // server_tls_sslmode, default prefer
+	KeyFile      string  // server_tls_key_file
+	CertFile     string  // server_tls_cert_file
+	CAFile       string  // server_tls_ca_file
+	Protocols    string  // server_tls_protocols, default "secure"
+	Ciphers      string  // server_tls_ciphers
+	TLS13Ciphers string  // server_tls13_ciphers
+}
+
+// Database is one [databases] entry. Numeric limits use -1 for "not set
+// here: inherit the [pgbouncer] value"; durations use -1 likewise.
+type Database struct {
+	Name string // the name clients connect to ("*" for the fallback)
+	File string // where it was defined
+	Line int
+
+	Host             []string // host: names, IPs or Unix socket directories ("/..."); empty = Unix socket (as PgBouncer)
+	Port             int      // port, default 5432
+	DBName           string   // dbname, "" = the client's database name
+	User             string   // user: forced user (one pool for all clients)
+	Password         string   // password for the forced or connecting user
+	AuthUser         string   // auth_user
+	AuthQuery        string   // auth_query
+	AuthDBName       string   // auth_dbname
+	PoolSize         int      // pool_size, -1 = default_pool_size
+	MinPoolSize      int      // min_pool_size, -1 = inherit
+	ReservePoolSize  int      // reserve_pool_size (alias reserve_pool), -1 = inherit
+	MaxDBConnections int      // max_db_connections, -1 = inherit
+	MaxDBClientConns int      // max_db_client_connections, -1 = inherit
+	ServerLifetime   time.Duration
+	PoolMode         PoolMode // "" = inherit
+	ConnectQuery     string   // connect_query, run once per new server connection
+	LoadBalanceHosts string   // load_balance_hosts: round-robin | disable
+	ClientEncoding   string   // client_encoding, sent in the server startup packet
+	DateStyle        string   // datestyle
+	TimeZone         string   // timezone
+	ApplicationName  string   // application_name
+	// Raw is the original value text, for SHOW/diagnostics (password redacted).
+	Raw string
+}
+
+// User is one [users] entry; same inheritance rules as Database.
+type User struct {
+	Name                   string
+	File                   string
+	Line                   int
+	PoolMode               PoolMode
+	PoolSize               int
+	ReservePoolSize        int
+	MaxUserConnections     int
+	MaxUserClientConns     int
+	QueryTimeout           time.Duration
+	IdleTransactionTimeout time.Duration
+	TransactionTimeout     time.Duration
+	ClientIdleTimeout      time.Duration
+}
+
+// Peer is one [peers] entry (peer_id = host=... port=... pool_size=...).
+type Peer struct {
+	ID       int
+	Host     string
+	Port     int
+	PoolSize int
+}
+
+// Warning is a non-fatal finding in a configuration file.
+type Warning struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (w Warning) String() string {
+	return fmt.Sprintf("%s:%d: %s: %s", w.File, w.Line, w.Key, w.Msg)
+}
+
+// Error is a fatal problem in a configuration file. Its text has the shape
+// "file:line: key: problem" so editors and CI logs can jump to it.
+type Error struct {
+	File    string
+	Line    int
+	Key     string
+	Problem string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Problem)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Problem)
+}
