@@ -74,6 +74,8 @@ type General struct {
 	ListenBacklog   int         // listen_backlog, default 128
 	SoReuseport     bool        // so_reuseport
 	User            string      // user: drop privileges to this OS user
+	Conffile        string      // conffile: accepted, not acted on; the main file unless set
+	JobName         string      // job_name (alias service_name), default "pgbun"
 
 	PoolMode               PoolMode      // pool_mode, default session
 	MaxClientConn          int           // max_client_conn, default 100
@@ -85,20 +87,25 @@ type General struct {
 	MaxUserConnections     int           // max_user_connections, 0 = unlimited
 	MaxDBClientConnections int           // max_db_client_connections
 	MaxUserClientConns     int           // max_user_client_connections
+	AutodbIdleTimeout      time.Duration // autodb_idle_timeout, default 3600s
+	PoolIdleTimeout        time.Duration // pool_idle_timeout, 0 = pools are never freed
 
-	AuthType      AuthType // auth_type, default md5
-	AuthFile      string   // auth_file
-	AuthHBAFile   string   // auth_hba_file
-	AuthIdentFile string   // auth_ident_file
-	AuthUser      string   // auth_user
-	AuthQuery     string   // auth_query
-	AuthDBName    string   // auth_dbname
-	AdminUsers    []string // admin_users
-	StatsUsers    []string // stats_users
+	AuthType        AuthType // auth_type, default md5
+	AuthFile        string   // auth_file
+	AuthHBAFile     string   // auth_hba_file
+	AuthIdentFile   string   // auth_ident_file
+	AuthUser        string   // auth_user
+	AuthQuery       string   // auth_query
+	AuthDBName      string   // auth_dbname
+	AuthLDAPOptions string   // auth_ldap_options
+	ScramIterations int      // scram_iterations, default 4096
+	AdminUsers      []string // admin_users
+	StatsUsers      []string // stats_users
 
 	ServerResetQuery       string        // server_reset_query, default "DISCARD ALL"
 	ServerResetQueryAlways bool          // server_reset_query_always
-	ServerCheckQuery       string        // server_check_query ("" = empty query)
+	ServerCheckQuery       string        // server_check_query ("" = empty query, PgBouncer's "<empty>")
+	ServerCheckDisabled    bool          // server_check_query set to nothing: no sanity check at all
 	ServerCheckDelay       time.Duration // server_check_delay, default 30s
 	ServerLifetime         time.Duration // server_lifetime, default 3600s
 	ServerIdleTimeout      time.Duration // server_idle_timeout, default 600s
@@ -114,20 +121,29 @@ type General struct {
 	QueryTimeout           time.Duration // query_timeout
 	QueryWaitTimeout       time.Duration // query_wait_timeout, default 120s
 	CancelWaitTimeout      time.Duration // cancel_wait_timeout, default 10s
+	QueryWaitNotify        time.Duration // query_wait_notify, default 5s
+	SuspendTimeout         time.Duration // suspend_timeout, default 10s
+	LoginNotifyMessage     string        // login_notify_message
+	DisablePQExec          bool          // disable_pqexec
 
-	MaxPreparedStatements   int      // max_prepared_statements, default 200
-	TrackExtraParameters    []string // track_extra_parameters, default IntervalStyle
-	IgnoreStartupParameters []string // ignore_startup_parameters
-	ApplicationNameAddHost  bool     // application_name_add_host
-	MaxPacketSize           int      // max_packet_size, default 2147483647
-	PktBuf                  int      // pkt_buf, default 4096
-	SBufLoopcnt             int      // sbuf_loopcnt, default 5
-	TCPKeepalive            bool     // tcp_keepalive, default on
-	TCPKeepIdle             time.Duration
-	TCPKeepIntvl            time.Duration
-	TCPKeepCnt              int
-	TCPUserTimeout          time.Duration
+	MaxPreparedStatements   int           // max_prepared_statements, default 200
+	TrackExtraParameters    []string      // track_extra_parameters, default IntervalStyle
+	IgnoreStartupParameters []string      // ignore_startup_parameters
+	ApplicationNameAddHost  bool          // application_name_add_host
+	MaxPacketSize           int           // max_packet_size, default 2147483647
+	PktBuf                  int           // pkt_buf, default 4096
+	SBufLoopcnt             int           // sbuf_loopcnt, default 5
+	TCPKeepalive            bool          // tcp_keepalive, default on
+	TCPKeepIdle             time.Duration // tcp_keepidle, 0 = OS default
+	TCPKeepIntvl            time.Duration // tcp_keepintvl, 0 = OS default
+	TCPKeepCnt              int           // tcp_keepcnt, 0 = OS default
+	TCPUserTimeout          time.Duration // tcp_user_timeout (a bare number is milliseconds), 0 = OS default
+	TCPDeferAccept          bool          // tcp_defer_accept, default on
+	TCPSocketBuffer         int           // tcp_socket_buffer, 0 = OS default
 	DNSMaxTTL               time.Duration // dns_max_ttl, default 15s
+	DNSNXDomainTTL          time.Duration // dns_nxdomain_ttl, default 15s
+	DNSZoneCheckPeriod      time.Duration // dns_zone_check_period
+	ResolvConf              string        // resolv_conf
 
 	LogConnections    bool          // log_connections, default on
 	LogDisconnections bool          // log_disconnections, default on
@@ -137,10 +153,10 @@ type General struct {
 	Verbose           int           // verbose
 	Logfile           string        // logfile
 	Pidfile           string        // pidfile
-	Syslog            bool          // syslog (accepted; pgbun logs to stderr/logfile)
-	SyslogIdent       string
-	SyslogFacility    string
-	PeerID            int // peer_id
+	Syslog            bool          // syslog: also send the log to syslog
+	SyslogIdent       string        // syslog_ident, default "pgbun"
+	SyslogFacility    string        // syslog_facility, default "daemon"
+	PeerID            int           // peer_id
 
 	ClientTLS ClientTLS
 	ServerTLS ServerTLS
@@ -171,38 +187,45 @@ type ServerTLS struct {
 }
 
 // Database is one [databases] entry. Numeric limits use -1 for "not set
-// here: inherit the [pgbouncer] value"; durations use -1 likewise.
+// here: inherit the [pgbouncer] value"; durations use -1 likewise. As in
+// PgBouncer, max_db_connections, max_db_client_connections and
+// server_lifetime override the global value only when above zero, so a 0
+// written in the file is stored as -1. Config.Pool applies the inheritance.
 type Database struct {
 	Name string // the name clients connect to ("*" for the fallback)
 	File string // where it was defined
 	Line int
 
-	Host             []string // host: names, IPs or Unix socket directories ("/..."); empty = Unix socket (as PgBouncer)
-	Port             int      // port, default 5432
-	DBName           string   // dbname, "" = the client's database name
-	User             string   // user: forced user (one pool for all clients)
-	Password         string   // password for the forced or connecting user
-	AuthUser         string   // auth_user
-	AuthQuery        string   // auth_query
-	AuthDBName       string   // auth_dbname
-	PoolSize         int      // pool_size, -1 = default_pool_size
-	MinPoolSize      int      // min_pool_size, -1 = inherit
-	ReservePoolSize  int      // reserve_pool_size (alias reserve_pool), -1 = inherit
-	MaxDBConnections int      // max_db_connections, -1 = inherit
-	MaxDBClientConns int      // max_db_client_connections, -1 = inherit
-	ServerLifetime   time.Duration
-	PoolMode         PoolMode // "" = inherit
-	ConnectQuery     string   // connect_query, run once per new server connection
-	LoadBalanceHosts string   // load_balance_hosts: round-robin | disable
-	ClientEncoding   string   // client_encoding, sent in the server startup packet
-	DateStyle        string   // datestyle
-	TimeZone         string   // timezone
-	ApplicationName  string   // application_name
+	Host             []string      // host: names, IPs or Unix socket directories ("/..."); empty = Unix socket (as PgBouncer)
+	Port             int           // port, default 5432
+	DBName           string        // dbname, "" = the client's database name
+	User             string        // user: forced user (one pool for all clients)
+	Password         string        // password for the forced or connecting user
+	AuthUser         string        // auth_user
+	AuthQuery        string        // auth_query
+	AuthDBName       string        // auth_dbname
+	PoolSize         int           // pool_size, -1 = default_pool_size
+	MinPoolSize      int           // min_pool_size, -1 = inherit
+	ReservePoolSize  int           // reserve_pool_size (alias reserve_pool), -1 = inherit
+	MaxDBConnections int           // max_db_connections, -1 = inherit
+	MaxDBClientConns int           // max_db_client_connections, -1 = inherit
+	ServerLifetime   time.Duration // server_lifetime, -1 = inherit
+	PoolMode         PoolMode      // "" = inherit
+	ConnectQuery     string        // connect_query, run once per new server connection
+	LoadBalanceHosts string        // load_balance_hosts: round-robin (default) | disable
+	ClientEncoding   string        // client_encoding, sent in the server startup packet
+	DateStyle        string        // datestyle
+	TimeZone         string        // timezone
+	ApplicationName  string        // application_name
+	SNI              string        // sni: pgbun's own; TLS server name sent to PostgreSQL ("" = from host)
 	// Raw is the original value text, for SHOW/diagnostics (password redacted).
 	Raw string
 }
 
-// User is one [users] entry; same inheritance rules as Database.
+// User is one [users] entry; same inheritance rules as Database: -1 (or
+// "" for PoolMode) = inherit. The connection limits and timeouts override
+// the global value only when above zero, as in PgBouncer, so a 0 written in
+// the file is stored as -1.
 type User struct {
 	Name                   string
 	File                   string
@@ -221,9 +244,11 @@ type User struct {
 // Peer is one [peers] entry (peer_id = host=... port=... pool_size=...).
 type Peer struct {
 	ID       int
-	Host     string
-	Port     int
-	PoolSize int
+	File     string // where it was defined
+	Line     int
+	Host     string // host name, IP or Unix socket directory ("/...")
+	Port     int    // port, default 6432
+	PoolSize int    // pool_size: cancel requests in flight; default_pool_size when unset
 }
 
 // Warning is a non-fatal finding in a configuration file.
@@ -245,6 +270,7 @@ type Error struct {
 	Line    int
 	Key     string
 	Problem string
+	Err     error // underlying cause, if any (a failed %include read)
 }
 
 func (e *Error) Error() string {
@@ -253,3 +279,7 @@ func (e *Error) Error() string {
 	}
 	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Problem)
 }
+
+// Unwrap returns the underlying cause, so errors.Is(err, fs.ErrNotExist)
+// works for a missing %include file.
+func (e *Error) Unwrap() error { return e.Err }

@@ -1,0 +1,58 @@
+package config
+
+import "sort"
+
+// validate runs the checks that involve more than one key. Each problem is
+// reported at the line of the key that made the combination invalid.
+func (p *parser) validate() error {
+	g := &p.cfg.General
+	c := g.ClientTLS
+	verifies := c.SSLMode == SSLVerifyCA || c.SSLMode == SSLVerifyFull
+	if c.SSLMode != SSLDisable && (c.KeyFile == "" || c.CertFile == "") {
+		return p.errorAtKey("client_tls_sslmode", "%s needs client_tls_key_file and client_tls_cert_file", c.SSLMode)
+	}
+	if verifies && c.CAFile == "" {
+		return p.errorAtKey("client_tls_sslmode", "%s needs client_tls_ca_file to check client certificates", c.SSLMode)
+	}
+	s := g.ServerTLS
+	if s.KeyFile != "" && s.CertFile == "" {
+		return p.errorAtKey("server_tls_key_file", "set without server_tls_cert_file")
+	}
+	if s.CertFile != "" && s.KeyFile == "" {
+		return p.errorAtKey("server_tls_cert_file", "set without server_tls_key_file")
+	}
+	switch g.AuthType {
+	case AuthHBA:
+		if g.AuthHBAFile == "" {
+			return p.errorAtKey("auth_type", "hba needs auth_hba_file")
+		}
+	case AuthCert:
+		if !verifies {
+			return p.errorAtKey("auth_type", "cert needs client_tls_sslmode verify-ca or verify-full")
+		}
+	case AuthAny:
+		// Without a forced user a client could name any role and get in.
+		names := make([]string, 0, len(p.cfg.Databases))
+		for name := range p.cfg.Databases {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if db := p.cfg.Databases[name]; db.User == "" {
+				return &Error{File: db.File, Line: db.Line, Key: name,
+					Problem: "auth_type any needs every database to force a user with user="}
+			}
+		}
+	}
+	return nil
+}
+
+// errorAtKey reports a problem at the line that set key, or at the top of
+// the main file when key kept its default.
+func (p *parser) errorAtKey(key, format string, args ...any) *Error {
+	at, ok := p.set[key]
+	if !ok {
+		at = loc{p.main, 1}
+	}
+	return p.errorf(at, key, format, args...)
+}
