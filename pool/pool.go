@@ -1,0 +1,422 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Key identifies a pool.
+type Key struct {
+	Database string // the name clients connect to
+	User     string // the user the servers log in as
+}
+
+// Settings are a pool's limits and timers, resolved from configuration.
+type Settings struct {
+	Size        int           // most servers open at once (in use + idle + opening)
+	MinSize     int           // servers kept open when credentials allow
+	ResetQuery  string        // run before a server goes back to the pool; "" = none
+	Lifetime    time.Duration // close servers older than this on release; 0 = use each once
+	IdleTimeout time.Duration // close servers idle longer than this; 0 = never
+	LoginRetry  time.Duration // after a failed login, fail fast for this long
+}
+
+// ErrClosed is returned by Acquire on a pool that was shut down.
+var ErrClosed = errors.New("pool is closed")
+
+// ErrWaitTimeout is returned when a client waited for a server until its
+// context (query_wait_timeout) ended.
+var ErrWaitTimeout = errors.New("timed out waiting for a server")
+
+// LoginRetryError is returned while a pool waits out server_login_retry
+// after a failed login: the client gets the cause at once instead of
+// adding load to a server that refuses logins.
+type LoginRetryError struct {
+	Until time.Time
+	Err   error
+}
+
+func (e *LoginRetryError) Error() string {
+	return fmt.Sprintf("server login failed recently, next attempt after %s: %v", e.Until.Format(time.TimeOnly), e.Err)
+}
+
+func (e *LoginRetryError) Unwrap() error { return e.Err }
+
+// Pool holds the servers of one (database, user) pair. Safe for
+// concurrent use.
+type Pool struct {
+	Key    Key
+	dialer *Dialer
+	creds  func() Authenticator // stored credentials, nil when unknown yet
+
+	mu         sync.Mutex
+	set        Settings
+	idle       []*Server // most recently used last
+	active     int       // handed out
+	opening    int       // being dialled (slots taken)
+	waiters    []*waiter // FIFO
+	loginErr   error
+	loginErrAt time.Time
+	closed     bool
+	stats      Stats
+}
+
+// Stats counts a pool's events since it was made.
+type Stats struct {
+	Acquired    uint64        // servers handed out
+	Opened      uint64        // logins that succeeded
+	LoginFailed uint64        // logins that failed
+	Waited      uint64        // acquisitions that had to queue
+	WaitTime    time.Duration // total time spent queued
+}
+
+// Snapshot is a pool's state at one moment.
+type Snapshot struct {
+	Key                            Key
+	Active, Idle, Opening, Waiting int
+	MaxWait                        time.Duration // longest current wait
+	Settings                       Settings
+	Stats                          Stats
+}
+
+type waiter struct {
+	since time.Time
+	ch    chan grant // buffered: a grant never blocks the granter
+}
+
+// grant is what a waiter receives: a server, or a slot to open one.
+type grant struct {
+	s *Server
+}
+
+// New makes a pool. creds returns an Authenticator for logins made on no
+// particular client's behalf (shared servers, min_pool_size); it may
+// return nil while no credentials are known.
+func New(key Key, d *Dialer, set Settings, creds func() Authenticator) *Pool {
+	return &Pool{Key: key, dialer: d, set: set, creds: creds}
+}
+
+// Acquire returns a server for exclusive use: an idle one, a new one when
+// the pool has room, or the next one released, in arrival order. The wait
+// ends with ctx (which carries query_wait_timeout).
+func (p *Pool) Acquire(ctx context.Context) (*Server, error) {
+	return p.acquire(ctx, nil, nil)
+}
+
+// AcquireDedicated opens a new server logged in with auth (typically the
+// client's own relayed authentication) once the pool has room; params are
+// added to its startup packet. The server counts against the pool's size
+// and is closed on Release, never reused.
+func (p *Pool) AcquireDedicated(ctx context.Context, auth Authenticator, params map[string]string) (*Server, error) {
+	return p.acquire(ctx, auth, params)
+}
+
+func (p *Pool) acquire(ctx context.Context, dedicated Authenticator, params map[string]string) (*Server, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if dedicated == nil {
+		if s := p.takeIdleLocked(); s != nil {
+			p.active++
+			p.stats.Acquired++
+			p.mu.Unlock()
+			return s, nil
+		}
+	}
+	if p.active+p.opening+len(p.idle) < p.set.Size && len(p.waiters) == 0 {
+		p.opening++
+		p.mu.Unlock()
+		return p.open(ctx, dedicated, params)
+	}
+	if dedicated != nil && len(p.idle) > 0 {
+		// An idle shared server holds the slot a dedicated login needs.
+		s := p.idle[0]
+		p.idle = p.idle[1:]
+		p.opening++
+		p.mu.Unlock()
+		s.Close()
+		return p.open(ctx, dedicated, params)
+	}
+	w := &waiter{since: time.Now(), ch: make(chan grant, 1)}
+	p.waiters = append(p.waiters, w)
+	p.stats.Waited++
+	p.mu.Unlock()
+
+	var g grant
+	select {
+	case g = <-w.ch:
+	case <-ctx.Done():
+		p.mu.Lock()
+		if p.removeWaiterLocked(w) {
+			p.stats.WaitTime += time.Since(w.since)
+			p.mu.Unlock()
+			return nil, fmt.Errorf("%w: %w", ErrWaitTimeout, ctx.Err())
+		}
+		p.mu.Unlock()
+		g = <-w.ch // granted just as the wait ended: honour the grant
+	}
+	p.mu.Lock()
+	p.stats.WaitTime += time.Since(w.since)
+	p.mu.Unlock()
+	if g.s == nil {
+		return p.open(ctx, dedicated, params)
+	}
+	if dedicated != nil {
+		// A shared server was handed over but this client needs its own
+		// login: trade the server for its slot.
+		p.mu.Lock()
+		p.active--
+		p.opening++
+		p.mu.Unlock()
+		g.s.Close()
+		return p.open(ctx, dedicated, params)
+	}
+	return g.s, nil
+}
+
+// open dials with a slot already counted in p.opening.
+func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[string]string) (*Server, error) {
+	auth := dedicated
+	p.mu.Lock()
+	if p.closed {
+		p.opening--
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if dedicated == nil {
+		if until := p.loginErrAt.Add(p.set.LoginRetry); p.loginErr != nil && time.Now().Before(until) {
+			err := &LoginRetryError{Until: until, Err: p.loginErr}
+			p.opening--
+			p.grantNextLocked()
+			p.mu.Unlock()
+			return nil, err
+		}
+	}
+	p.mu.Unlock()
+	if auth == nil && p.creds != nil {
+		auth = p.creds()
+	}
+	s, err := p.dialer.Dial(ctx, auth, params)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.opening--
+	if err != nil {
+		p.stats.LoginFailed++
+		// A client that gave up (ctx) says nothing about the server; a
+		// relayed login failing is that client's own affair.
+		if dedicated == nil && ctx.Err() == nil {
+			p.loginErr, p.loginErrAt = err, time.Now()
+		}
+		p.grantNextLocked()
+		return nil, err
+	}
+	if dedicated == nil {
+		p.loginErr = nil
+	}
+	s.pool, s.dedicated = p, dedicated != nil
+	p.active++
+	p.stats.Opened++
+	p.stats.Acquired++
+	if p.closed {
+		p.active--
+		go s.Close()
+		return nil, ErrClosed
+	}
+	return s, nil
+}
+
+// takeIdleLocked pops the most recently used idle server that is still
+// within its lifetime.
+func (p *Pool) takeIdleLocked() *Server {
+	for len(p.idle) > 0 {
+		s := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if p.expired(s, time.Now()) {
+			go s.Close()
+			continue
+		}
+		return s
+	}
+	return nil
+}
+
+func (p *Pool) expired(s *Server, now time.Time) bool {
+	return p.set.Lifetime > 0 && now.Sub(s.Created) > p.set.Lifetime
+}
+
+// grantNextLocked gives a free slot to the first waiter, if any.
+func (p *Pool) grantNextLocked() {
+	if len(p.waiters) == 0 || p.closed {
+		return
+	}
+	if p.active+p.opening+len(p.idle) >= p.set.Size {
+		return
+	}
+	w := p.waiters[0]
+	p.waiters = p.waiters[1:]
+	p.opening++
+	w.ch <- grant{}
+}
+
+func (p *Pool) removeWaiterLocked(w *waiter) bool {
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// Release gives a server back. clean says its owner left it between
+// messages with nothing in flight; the pool then rolls back an open
+// transaction and runs the reset query before reusing it. Anything else —
+// a dirty or dedicated server, a failed reset, an expired lifetime, a
+// closed pool — closes the server and frees its slot.
+func (p *Pool) Release(s *Server, clean bool) {
+	p.putBack(s, clean && !s.dedicated && p.reset(s))
+}
+
+// putBack returns a server in use to the idle list, to the first waiter,
+// or closes it when reuse is false or the server is too old.
+func (p *Pool) putBack(s *Server, reuse bool) {
+	p.mu.Lock()
+	p.active--
+	now := time.Now()
+	if !reuse || p.closed || p.set.Lifetime == 0 || p.expired(s, now) {
+		p.grantNextLocked()
+		p.mu.Unlock()
+		s.Close()
+		return
+	}
+	s.LastUsed = now
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.active++
+		p.stats.Acquired++
+		p.mu.Unlock()
+		w.ch <- grant{s: s}
+		return
+	}
+	p.idle = append(p.idle, s)
+	p.mu.Unlock()
+}
+
+// resetTimeout bounds the rollback and reset query of a released server.
+const resetTimeout = 30 * time.Second
+
+func (p *Pool) reset(s *Server) bool {
+	p.mu.Lock()
+	q := p.set.ResetQuery
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), resetTimeout)
+	defer cancel()
+	if s.Status != 'I' {
+		if err := s.Exec(ctx, "ROLLBACK"); err != nil || s.Status != 'I' {
+			return false
+		}
+	}
+	if q != "" {
+		if err := s.Exec(ctx, q); err != nil || s.Status != 'I' {
+			return false
+		}
+	}
+	return true
+}
+
+// Snapshot reports the pool's state.
+func (p *Pool) Snapshot() Snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sn := Snapshot{
+		Key: p.Key, Active: p.active, Idle: len(p.idle), Opening: p.opening,
+		Waiting: len(p.waiters), Settings: p.set, Stats: p.stats,
+	}
+	if len(p.waiters) > 0 {
+		sn.MaxWait = time.Since(p.waiters[0].since)
+	}
+	return sn
+}
+
+// Configure replaces the pool's settings; servers adapt as they are
+// released and by housekeeping.
+func (p *Pool) Configure(set Settings) {
+	p.mu.Lock()
+	p.set = set
+	for p.active+p.opening+len(p.idle) < p.set.Size && len(p.waiters) > 0 {
+		p.grantNextLocked()
+	}
+	p.mu.Unlock()
+}
+
+// Close shuts the pool: idle servers are closed now, servers in use when
+// released, and waiters fail with ErrClosed.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	waiters := p.waiters
+	p.waiters = nil
+	p.mu.Unlock()
+	for _, w := range waiters {
+		w.ch <- grant{} // the waiter's open then fails on the closed pool
+	}
+	for _, s := range idle {
+		s.Close()
+	}
+}
+
+// maintain closes idle servers past their idle timeout or lifetime and
+// reports how many servers should be opened to reach MinSize.
+func (p *Pool) maintain(now time.Time) (toOpen int) {
+	p.mu.Lock()
+	var drop []*Server
+	keep := p.idle[:0]
+	for _, s := range p.idle {
+		if p.expired(s, now) || (p.set.IdleTimeout > 0 && now.Sub(s.LastUsed) > p.set.IdleTimeout) {
+			drop = append(drop, s)
+			continue
+		}
+		keep = append(keep, s)
+	}
+	clear(p.idle[len(keep):])
+	p.idle = keep
+	total := p.active + p.opening + len(p.idle)
+	retrying := p.loginErr != nil && now.Before(p.loginErrAt.Add(p.set.LoginRetry))
+	if !p.closed && !retrying && total < p.set.MinSize && total < p.set.Size {
+		toOpen = min(p.set.MinSize, p.set.Size) - total
+	}
+	p.mu.Unlock()
+	for _, s := range drop {
+		s.Close()
+	}
+	return toOpen
+}
+
+// warm opens one server for min_pool_size and parks it idle. It only runs
+// when stored credentials are known.
+func (p *Pool) warm(ctx context.Context) error {
+	if p.creds == nil || p.creds() == nil {
+		return nil
+	}
+	p.mu.Lock()
+	if p.closed || p.active+p.opening+len(p.idle) >= min(p.set.MinSize, p.set.Size) {
+		p.mu.Unlock()
+		return nil
+	}
+	p.opening++
+	p.mu.Unlock()
+	s, err := p.open(ctx, nil, nil)
+	if err != nil {
+		return err
+	}
+	p.putBack(s, true) // fresh from login: nothing to reset
+	return nil
+}

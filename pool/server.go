@@ -1,0 +1,161 @@
+package pool
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgbun/pgbun/internal/wire"
+)
+
+// maxServerMessage bounds messages pgbun itself reads from a server during
+// login and housekeeping queries (rows of reset/check queries are small).
+const maxServerMessage = 1 << 20
+
+var serverIDs atomic.Uint64
+
+// Server is one logged-in connection to PostgreSQL. Between Acquire and
+// Release its owner may use Conn and Reader directly; any bytes it left
+// unread when releasing make the server unusable (Release closes it).
+type Server struct {
+	ID      uint64
+	Addr    string // "host:port" or Unix socket path
+	Network string // "tcp" or "unix"
+	Host    string // host as configured (TLS name, cancel target)
+
+	conn net.Conn
+	br   *bufio.Reader
+	tls  *tls.ConnectionState
+
+	// PID and Key are the server's BackendKeyData, used to cancel.
+	PID uint32
+	Key []byte
+
+	// Params holds the server's reported run-time parameters
+	// (ParameterStatus), as last seen. The owner keeps it current.
+	Params map[string]string
+
+	// Status is the transaction status of the last ReadyForQuery:
+	// 'I' idle, 'T' in a transaction, 'E' in a failed transaction.
+	Status byte
+
+	Created  time.Time
+	LastUsed time.Time
+
+	pool      *Pool
+	dedicated bool // relayed login: never handed to another client
+	cancel    func(ctx context.Context) (net.Conn, error)
+	buf       []byte
+}
+
+// Conn returns the server's connection (TLS or plain).
+func (s *Server) Conn() net.Conn { return s.conn }
+
+// Reader returns the buffered reader of the connection; it holds no bytes
+// at hand-off.
+func (s *Server) Reader() *bufio.Reader { return s.br }
+
+// TLS reports the negotiated TLS state, or nil for plaintext.
+func (s *Server) TLS() *tls.ConnectionState { return s.tls }
+
+// Dedicated reports whether the server belongs to one client only.
+func (s *Server) Dedicated() bool { return s.dedicated }
+
+// Close closes the connection, telling the server first when it is idle.
+func (s *Server) Close() error {
+	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	s.conn.Write(wire.AppendTerminate(nil))
+	return s.conn.Close()
+}
+
+// Exec runs sql with the simple protocol and waits for ReadyForQuery,
+// tracking ParameterStatus and transaction status. A server error comes
+// back as a *wire.Error after the server is ready again; a network error
+// leaves the server unusable. ctx bounds the whole exchange.
+func (s *Server) Exec(ctx context.Context, sql string) error {
+	if dl, ok := ctx.Deadline(); ok {
+		s.conn.SetDeadline(dl)
+		defer s.conn.SetDeadline(time.Time{})
+	}
+	s.buf = wire.AppendQuery(s.buf[:0], sql)
+	if _, err := s.conn.Write(s.buf); err != nil {
+		return fmt.Errorf("send query to %s: %w", s.Addr, err)
+	}
+	var first *wire.Error
+	for {
+		typ, body, buf, err := wire.ReadMessage(s.br, s.buf, maxServerMessage)
+		s.buf = buf
+		if err != nil {
+			return fmt.Errorf("read from %s: %w", s.Addr, err)
+		}
+		switch typ {
+		case 'E':
+			if first == nil {
+				first = wire.ParseError(body)
+			}
+		case 'S':
+			s.setParam(body)
+		case 'Z':
+			if len(body) == 1 {
+				s.Status = body[0]
+			}
+			if first != nil {
+				return first
+			}
+			return nil
+		}
+	}
+}
+
+// setParam records a ParameterStatus body.
+func (s *Server) setParam(body []byte) {
+	name, rest, ok := wire.CString(body)
+	if !ok {
+		return
+	}
+	value, _, ok := wire.CString(rest)
+	if !ok {
+		return
+	}
+	s.SetParam(name, value)
+}
+
+// SetParam records a parameter the server reported.
+func (s *Server) SetParam(name, value string) {
+	if s.Params == nil {
+		s.Params = make(map[string]string)
+	}
+	s.Params[name] = value
+}
+
+// Cancel asks PostgreSQL to cancel the query running on this server, on a
+// new connection as the protocol requires. Safe to call from any
+// goroutine; the server itself is not touched.
+func (s *Server) Cancel(ctx context.Context) error {
+	c, err := s.cancel(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to %s to cancel: %w", s.Addr, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	msg := make([]byte, 0, 16+len(s.Key))
+	msg = append(msg, 0, 0, 0, 0, 0x04, 0xd2, 0x16, 0x2e) // length, then code 80877102
+	msg = append(msg, byte(s.PID>>24), byte(s.PID>>16), byte(s.PID>>8), byte(s.PID))
+	msg = append(msg, s.Key...)
+	n := len(msg)
+	msg[0], msg[1], msg[2], msg[3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+	if _, err := c.Write(msg); err != nil {
+		return fmt.Errorf("send cancel to %s: %w", s.Addr, err)
+	}
+	// PostgreSQL closes the connection when it is done; waiting for that
+	// keeps the cancel ordered before anything the client sends next.
+	io.Copy(io.Discard, c)
+	return nil
+}
