@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+)
+
+// logFile is an append-only log file that can be reopened in place (after
+// log rotation moved it away). Safe for concurrent use.
+type logFile struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+}
+
+func openLogFile(path string) (*logFile, error) {
+	l := &logFile{path: path}
+	return l, l.Reopen()
+}
+
+func (l *logFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(p)
+}
+
+// Reopen closes and reopens the file by its path.
+func (l *logFile) Reopen() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open logfile: %w", err)
+	}
+	l.mu.Lock()
+	old := l.f
+	l.f = f
+	l.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// newLogger logs to stderr (unless quiet) and to the logfile, at info
+// level, or debug with any verbosity.
+func newLogger(quiet bool, verbose int, file *logFile) (*slog.Logger, *slog.LevelVar) {
+	var ws []io.Writer
+	if !quiet {
+		ws = append(ws, os.Stderr)
+	}
+	if file != nil {
+		ws = append(ws, file)
+	}
+	level := new(slog.LevelVar)
+	if verbose > 0 {
+		level.Set(slog.LevelDebug)
+	}
+	return slog.New(slog.NewTextHandler(io.MultiWriter(ws...), &slog.HandlerOptions{Level: level})), level
+}

@@ -1,0 +1,177 @@
+package gateway
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/tlsconf"
+)
+
+// tlsRecordHandshake is the first byte of a TLS ClientHello record: a
+// connection that starts with it wants direct TLS (PostgreSQL 17's
+// sslnegotiation=direct) instead of an SSLRequest.
+const tlsRecordHandshake = 0x16
+
+// admit negotiates encryption and reads the startup packet, filling in
+// c.minor, c.params, c.user and c.dbname. A CancelRequest is served here
+// and reported as errHandled.
+func (g *Gateway) admit(c *client, st *state) error {
+	first, err := c.br.Peek(1)
+	if err != nil {
+		return err
+	}
+	if first[0] == tlsRecordHandshake {
+		if !st.clientTLS.Enabled() || c.unix {
+			return fmt.Errorf("direct TLS attempted while TLS is off: %w", errHandled)
+		}
+		// The ClientHello is already in c.br: hand the TLS server a
+		// connection that reads the buffered bytes first.
+		if err := g.startTLS(c, st, &bufferedConn{Conn: c.raw, r: c.br}, true); err != nil {
+			return err
+		}
+	}
+	askedSSL, askedGSS := false, false
+	for {
+		code, body, buf, err := wire.ReadStartup(c.br, c.buf)
+		c.buf = buf
+		if err != nil {
+			var fe *wire.FormatError
+			if errors.As(err, &fe) {
+				return wire.Fatal(wire.CodeProtocolViolation, "%v", err)
+			}
+			return err // the connection failed or timed out: nobody to tell
+		}
+		switch code {
+		case wire.SSLRequestCode:
+			if askedSSL || c.tls != nil {
+				return wire.Fatal(wire.CodeProtocolViolation, "unexpected SSLRequest: encryption was already negotiated")
+			}
+			askedSSL = true
+			// Bytes the client sent after SSLRequest without waiting for
+			// the answer would be read as if they had been encrypted.
+			if c.br.Buffered() > 0 {
+				return wire.Fatal(wire.CodeProtocolViolation, "received unencrypted data after SSL request")
+			}
+			if !st.clientTLS.Enabled() || c.unix {
+				if err := c.send([]byte{'N'}); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := c.send([]byte{'S'}); err != nil {
+				return err
+			}
+			if err := g.startTLS(c, st, c.raw, false); err != nil {
+				return err
+			}
+		case wire.GSSENCRequestCode:
+			if askedGSS || c.tls != nil {
+				return wire.Fatal(wire.CodeProtocolViolation, "unexpected GSSENCRequest")
+			}
+			askedGSS = true
+			if c.br.Buffered() > 0 {
+				return wire.Fatal(wire.CodeProtocolViolation, "received unencrypted data after GSSAPI encryption request")
+			}
+			if err := c.send([]byte{'N'}); err != nil {
+				return err
+			}
+		case wire.CancelRequestCode:
+			g.handleCancel(st, body)
+			return errHandled
+		default:
+			return g.readStartup(c, st, code, body)
+		}
+	}
+}
+
+// readStartup checks the protocol version and decodes the parameters.
+// Protocol 3.0 to 3.2 are served as PostgreSQL 18 serves them (3.2 brings
+// long cancel keys); a later 3.x minor or _pq_ options get a
+// NegotiateProtocolVersion answer, so the client may continue with 3.2.
+func (g *Gateway) readStartup(c *client, st *state, code uint32, body []byte) error {
+	major, minor := code>>16, code&0xffff
+	if major != 3 {
+		return wire.Fatal(wire.CodeFeatureNotSupported,
+			"unsupported frontend protocol %d.%d: server supports 3.0 to 3.2", major, minor)
+	}
+	su, err := parseStartup(uint16(minor), body)
+	if err != nil {
+		return wire.Fatal(wire.CodeProtocolViolation, "%v", err)
+	}
+	if minor > 2 || len(su.options) > 0 {
+		minor = min(minor, 2)
+		if err := c.send(appendNegotiate(nil, minor, su.options)); err != nil {
+			return err
+		}
+	}
+	c.minor, c.params = uint16(minor), su.params
+	if st.clientTLS.Required() && c.tls == nil && !c.unix {
+		return wire.Fatal(wire.CodeInvalidAuthSpec, "SSL required")
+	}
+	c.user = su.params["user"]
+	if c.user == "" {
+		return wire.Fatal(wire.CodeInvalidAuthSpec, "no PostgreSQL user name specified in startup packet")
+	}
+	c.dbname = su.params["database"]
+	if c.dbname == "" {
+		c.dbname = c.user
+	}
+	if r, ok := su.params["replication"]; ok && r != "false" && r != "0" && r != "off" && r != "no" {
+		return wire.Fatal(wire.CodeFeatureNotSupported, "replication connections are not supported by pgbun")
+	}
+	return nil
+}
+
+func appendNegotiate(dst []byte, minor uint32, options []string) []byte {
+	dst, s := wire.AppendHeader(dst, 'v')
+	dst = binary.BigEndian.AppendUint32(dst, minor)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(options)))
+	for _, o := range options {
+		dst = append(dst, o...)
+		dst = append(dst, 0)
+	}
+	return wire.Finish(dst, s)
+}
+
+// startTLS runs the server side of a TLS handshake over under, recording
+// which certificate was served (channel binding hashes it).
+func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) error {
+	cfg := st.clientTLS.Config.Clone()
+	getCert := cfg.GetCertificate
+	var served *tls.Certificate
+	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := getCert(hello)
+		served = cert
+		return cert, err
+	}
+	tc := tls.Server(under, cfg)
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	cs := tc.ConnectionState()
+	// Direct TLS skips the SSLRequest that says "this is PostgreSQL", so
+	// PostgreSQL insists on ALPN there; so do we.
+	if direct && cs.NegotiatedProtocol != tlsconf.ALPNPostgres {
+		return fmt.Errorf("direct TLS without ALPN %q: %w", tlsconf.ALPNPostgres, errHandled)
+	}
+	c.conn, c.tls = tc, &cs
+	if served != nil {
+		c.served = served.Leaf
+	}
+	c.br = bufio.NewReaderSize(tc, clientReadBuffer)
+	return nil
+}
+
+// bufferedConn is a net.Conn whose reads drain r first; r reads the
+// same connection.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }

@@ -1,0 +1,210 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/pgbun/pgbun/authn"
+	"github.com/pgbun/pgbun/config"
+	"github.com/pgbun/pgbun/internal/wire"
+)
+
+// Authentication request codes pgbun sends.
+const (
+	authOK           = 0
+	authCleartext    = 3
+	authMD5          = 5
+	authSASL         = 10
+	authSASLContinue = 11
+	authSASLFinal    = 12
+)
+
+// loginError is an authentication failure: what the client sees, and a
+// reason for the log only.
+type loginError struct {
+	client *wire.Error
+	reason string
+}
+
+func (e *loginError) Error() string { return e.client.Message + ": " + e.reason }
+func (e *loginError) Unwrap() error { return e.client }
+
+// passwordFailed is the one answer for every failed password login,
+// whatever the cause, so the answer tells nothing about which users exist.
+func passwordFailed(user, reason string) error {
+	return &loginError{
+		client: wire.Fatal(wire.CodeInvalidPassword, "password authentication failed for user %q", user),
+		reason: reason,
+	}
+}
+
+// authenticate verifies the client per auth_type. auth_type=server defers
+// to the server (see connectServer).
+func (g *Gateway) authenticate(c *client, st *state) error {
+	sec, known := st.users.Lookup(c.user)
+	switch st.cfg.General.AuthType {
+	case config.AuthServer, config.AuthAny:
+		return nil
+	case config.AuthTrust:
+		if st.users != nil && !known {
+			return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "no such user: %q", c.user), reason: "not in auth_file"}
+		}
+		return nil
+	case config.AuthPlain:
+		return g.authCleartext(c, sec, known)
+	case config.AuthMD5:
+		if known && sec.Kind != authn.SecretSCRAM {
+			return g.authMD5(c, sec)
+		}
+		return g.authSCRAM(c, sec, known)
+	case config.AuthSCRAM:
+		return g.authSCRAM(c, sec, known)
+	}
+	return fmt.Errorf("auth_type %q cannot authenticate clients", st.cfg.General.AuthType)
+}
+
+// authSCRAM runs SCRAM-SHA-256 (or -PLUS when the client is on TLS with
+// a certificate that allows channel binding). Unknown users and secrets
+// that cannot verify SCRAM get the same exchange against a mock secret,
+// and the same failure as a wrong password.
+func (g *Gateway) authSCRAM(c *client, sec authn.Secret, known bool) error {
+	var binding []byte
+	if c.served != nil {
+		binding = authn.TLSServerEndpoint(c.served)
+	}
+	ex := g.keyring.NewSCRAMServerFor(c.user, sec, known, binding)
+
+	out, s := wire.AppendHeader(c.out[:0], 'R')
+	out = binary.BigEndian.AppendUint32(out, authSASL)
+	for _, m := range ex.Mechanisms() {
+		out = append(append(out, m...), 0)
+	}
+	out = wire.Finish(append(out, 0), s)
+	if err := c.send(out); err != nil {
+		return err
+	}
+	body, err := c.readPasswordMessage()
+	if err != nil {
+		return err
+	}
+	mech, data, err := parseSASLInitial(body)
+	if err != nil {
+		return err
+	}
+	serverFirst, err := ex.First(mech, data)
+	if err != nil {
+		return scramFailure(c, err)
+	}
+	if err := c.send(appendAuth(c.out[:0], authSASLContinue, serverFirst)); err != nil {
+		return err
+	}
+	if body, err = c.readPasswordMessage(); err != nil {
+		return err
+	}
+	serverFinal, err := ex.Final(body)
+	if err != nil {
+		return scramFailure(c, err)
+	}
+	// Only a secret identical to the server's own yields keys that log in
+	// there; one derived from a plaintext password has its own salt.
+	if sec.Kind == authn.SecretSCRAM {
+		if keys := ex.PassThroughKeys(); keys != nil {
+			g.passKeys.Store(c.user, keys)
+		}
+	}
+	return c.send(appendAuth(c.out[:0], authSASLFinal, serverFinal))
+}
+
+// scramFailure turns an authn error into what the client sees.
+func scramFailure(c *client, err error) error {
+	var ae *authn.Error
+	if errors.As(err, &ae) {
+		if ae.Code == wire.CodeInvalidPassword {
+			return passwordFailed(c.user, ae.Reason)
+		}
+		return &loginError{client: wire.Fatal(ae.Code, "%s", ae.Message), reason: ae.Reason}
+	}
+	return &loginError{client: wire.Fatal(wire.CodeProtocolViolation, "malformed SCRAM message"), reason: err.Error()}
+}
+
+// authMD5 runs PostgreSQL's md5 challenge against a plaintext or md5 secret.
+func (g *Gateway) authMD5(c *client, sec authn.Secret) error {
+	salt := authn.NewMD5Salt()
+	if err := c.send(appendAuth(c.out[:0], authMD5, salt[:])); err != nil {
+		return err
+	}
+	body, err := c.readPasswordMessage()
+	if err != nil {
+		return err
+	}
+	resp, _, ok := wire.CString(body)
+	if !ok {
+		return wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
+	}
+	if !authn.VerifyMD5(c.user, sec, salt, resp) {
+		return passwordFailed(c.user, "md5 response mismatch")
+	}
+	return nil
+}
+
+// authCleartext asks for the password itself (auth_type=plain).
+func (g *Gateway) authCleartext(c *client, sec authn.Secret, known bool) error {
+	if err := c.send(appendAuth(c.out[:0], authCleartext, nil)); err != nil {
+		return err
+	}
+	body, err := c.readPasswordMessage()
+	if err != nil {
+		return err
+	}
+	pw, _, ok := wire.CString(body)
+	if !ok {
+		return wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
+	}
+	if !known {
+		return passwordFailed(c.user, "unknown user")
+	}
+	if !authn.VerifyPassword(c.user, sec, pw) {
+		return passwordFailed(c.user, "password mismatch")
+	}
+	return nil
+}
+
+// readPasswordMessage reads the client's next 'p' message.
+func (c *client) readPasswordMessage() ([]byte, error) {
+	typ, body, err := c.readMessage()
+	if err != nil {
+		if errors.Is(err, wire.ErrTooLong) {
+			return nil, wire.Fatal(wire.CodeProtocolViolation, "invalid authentication message: too long")
+		}
+		return nil, err
+	}
+	if typ != 'p' {
+		return nil, wire.Fatal(wire.CodeProtocolViolation, "expected password response, got message type %d", typ)
+	}
+	return body, nil
+}
+
+// parseSASLInitial splits a SASLInitialResponse body.
+func parseSASLInitial(body []byte) (mech string, data []byte, err error) {
+	mech, rest, ok := wire.CString(body)
+	if !ok || len(rest) < 4 {
+		return "", nil, wire.Fatal(wire.CodeProtocolViolation, "malformed SASLInitialResponse")
+	}
+	n := int32(binary.BigEndian.Uint32(rest))
+	rest = rest[4:]
+	if n == -1 {
+		return mech, nil, nil
+	}
+	if n < 0 || int(n) != len(rest) {
+		return "", nil, wire.Fatal(wire.CodeProtocolViolation, "malformed SASLInitialResponse")
+	}
+	return mech, rest, nil
+}
+
+func appendAuth(dst []byte, code uint32, data []byte) []byte {
+	dst, s := wire.AppendHeader(dst, 'R')
+	dst = binary.BigEndian.AppendUint32(dst, code)
+	dst = append(dst, data...)
+	return wire.Finish(dst, s)
+}

@@ -1,0 +1,111 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"sync"
+
+	"github.com/pgbun/pgbun/pool"
+)
+
+// cancelRegistry maps the cancel keys pgbun gave its clients to those
+// clients. Keys are random; a client's server keeps its own key, which
+// clients never see.
+type cancelRegistry struct {
+	mu sync.Mutex
+	m  map[uint32]*client
+}
+
+// register gives c a fresh key: 4 secret bytes on protocol 3.0/3.1, 32 on
+// 3.2 (as PostgreSQL 18 does).
+func (r *cancelRegistry) register(c *client) {
+	n := 4
+	if c.minor >= 2 {
+		n = 32
+	}
+	c.secret = make([]byte, n)
+	rand.Read(c.secret)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = make(map[uint32]*client)
+	}
+	for {
+		var b [4]byte
+		rand.Read(b[:])
+		pid := binary.BigEndian.Uint32(b[:]) &^ (1 << 31) // positive, like a real PID
+		if _, taken := r.m[pid]; pid != 0 && !taken {
+			c.pid = pid
+			r.m[pid] = c
+			return
+		}
+	}
+}
+
+func (r *cancelRegistry) unregister(c *client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m[c.pid] == c {
+		delete(r.m, c.pid)
+	}
+}
+
+func (r *cancelRegistry) lookup(pid uint32, secret []byte) *client {
+	r.mu.Lock()
+	c := r.m[pid]
+	r.mu.Unlock()
+	if c == nil || subtle.ConstantTimeCompare(c.secret, secret) != 1 {
+		return nil
+	}
+	return c
+}
+
+// handleCancel forwards a CancelRequest to the server the client is
+// linked to. Unknown keys and idle clients are ignored without an answer,
+// as PostgreSQL does.
+func (g *Gateway) handleCancel(st *state, body []byte) {
+	if len(body) < 8 || len(body) > 4+256 {
+		return
+	}
+	c := g.cancels.lookup(binary.BigEndian.Uint32(body), body[4:])
+	if c == nil {
+		return
+	}
+	ctx := context.Background()
+	if t := st.cfg.General.CancelWaitTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	if err := c.cancelServer(ctx); err != nil {
+		g.log.Warn("cancel request failed", "client", c.addr, "user", c.user, "err", err)
+	}
+}
+
+// link records the server c is using, for cancel requests.
+func (c *client) link(s *pool.Server) {
+	c.cancelMu.Lock()
+	c.server.Store(s)
+	c.cancelMu.Unlock()
+}
+
+// unlink forgets c's server. It waits for a cancel in flight to finish,
+// so a cancel meant for this client can never reach the server's next
+// client.
+func (c *client) unlink() {
+	c.cancelMu.Lock()
+	c.server.Store(nil)
+	c.cancelMu.Unlock()
+}
+
+func (c *client) cancelServer(ctx context.Context) error {
+	c.cancelMu.RLock()
+	defer c.cancelMu.RUnlock()
+	s := c.server.Load()
+	if s == nil {
+		return nil
+	}
+	return s.Cancel(ctx)
+}

@@ -1,0 +1,102 @@
+package gateway
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/pool"
+)
+
+// clientReadBuffer is the size of a client's read buffer. It bounds the
+// read-ahead during login and serves the forwarding path afterwards.
+const clientReadBuffer = 16384
+
+// maxLoginMessage bounds the messages a client sends before it is
+// authenticated (password and SASL messages are a few hundred bytes).
+const maxLoginMessage = 8192
+
+var clientIDs atomic.Uint64
+
+// client is one accepted connection. Its serve goroutine owns it; other
+// goroutines only call abort and read the atomic fields.
+type client struct {
+	id      uint64
+	raw     net.Conn      // the accepted socket
+	conn    net.Conn      // raw, or the TLS connection over it
+	br      *bufio.Reader // reads conn; handed to forwarding with what it holds
+	tls     *tls.ConnectionState
+	served  *x509.Certificate // the certificate pgbun presented, for channel binding
+	unix    bool
+	addr    string // remote address for logs
+	started time.Time
+
+	minor    uint16            // protocol minor version (3.x)
+	params   map[string]string // startup parameters
+	user     string            // login user
+	dbname   string            // database the client asked for
+	pid      uint32            // the BackendKeyData pgbun gave this client
+	secret   []byte
+	buf      []byte                      // scratch for reading login messages
+	out      []byte                      // scratch for writing
+	server   atomic.Pointer[pool.Server] // linked server, for cancels
+	cancelMu sync.RWMutex                // held (read) while a cancel is in flight
+	abortMu  sync.Mutex
+	aborted  bool
+}
+
+func newClient(conn net.Conn) *client {
+	c := &client{
+		id:      clientIDs.Add(1),
+		raw:     conn,
+		conn:    conn,
+		started: time.Now(),
+		addr:    conn.RemoteAddr().String(),
+	}
+	_, c.unix = conn.(*net.UnixConn)
+	if c.unix {
+		c.addr = "unix"
+	}
+	c.br = bufio.NewReaderSize(conn, clientReadBuffer)
+	return c
+}
+
+// send writes a message the gateway built to the client.
+func (c *client) send(b []byte) error {
+	_, err := c.conn.Write(b)
+	return err
+}
+
+// fail tells the client why it is being disconnected. The write is
+// bounded so a client that does not read cannot hold the goroutine.
+func (c *client) fail(e *wire.Error) {
+	c.raw.SetWriteDeadline(time.Now().Add(time.Second))
+	c.send(e.Append(c.out[:0]))
+}
+
+// readMessage reads one typed message during login.
+func (c *client) readMessage() (byte, []byte, error) {
+	typ, body, buf, err := wire.ReadMessage(c.br, c.buf, maxLoginMessage)
+	c.buf = buf
+	return typ, body, err
+}
+
+// abort closes the connection from another goroutine (shutdown, kill);
+// the serve goroutine then sees its reads fail.
+func (c *client) abort() {
+	c.abortMu.Lock()
+	c.aborted = true
+	c.abortMu.Unlock()
+	c.raw.Close()
+}
+
+func (c *client) wasAborted() bool {
+	c.abortMu.Lock()
+	defer c.abortMu.Unlock()
+	return c.aborted
+}

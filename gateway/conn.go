@@ -1,0 +1,150 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/pgbun/pgbun/internal/wire"
+)
+
+// errHandled ends a connection that needs no further answer (a
+// CancelRequest, or a TLS client that cannot be spoken to).
+var errHandled = errors.New("connection handled")
+
+// serve carries one client from accept to disconnect. Each step is one
+// call; any step's error ends the connection with that error sent to the
+// client (when it is a *wire.Error) and logged.
+func (g *Gateway) serve(c *client) {
+	defer g.untrack(c)
+	defer c.raw.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("panic serving client", "client", c.addr, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	g.nclients.Add(1)
+	defer g.nclients.Add(-1)
+
+	st := g.state.Load()
+	gen := &st.cfg.General
+	if gen.ClientLoginTimeout > 0 {
+		c.raw.SetDeadline(time.Now().Add(gen.ClientLoginTimeout))
+	}
+
+	if err := g.admit(c, st); err != nil {
+		g.reject(c, "admit", err)
+		return
+	}
+	if max := gen.MaxClientConn; max > 0 && g.nclients.Load() > int64(max) {
+		g.reject(c, "admit", wire.Fatal(wire.CodeTooManyConnections, "no more connections allowed (max_client_conn)"))
+		return
+	}
+	rt, err := g.route(c, st)
+	if err != nil {
+		g.reject(c, "route", err)
+		return
+	}
+	if err := g.authenticate(c, st); err != nil {
+		g.reject(c, "login", err)
+		return
+	}
+	srv, err := g.connectServer(c, st, rt)
+	if err != nil {
+		g.reject(c, "server", err)
+		return
+	}
+	g.cancels.register(c)
+	defer g.cancels.unregister(c)
+	if err := g.welcome(c, st, rt, srv); err != nil {
+		rt.pool.Release(srv, srv.Status == 'I')
+		g.reject(c, "login", err)
+		return
+	}
+	c.raw.SetDeadline(time.Time{})
+	if gen.LogConnections {
+		g.log.Info("login", "client", c.addr, "user", c.user, "database", c.dbname, "tls", tlsVersion(c), "server", srv.Addr)
+	}
+
+	end := g.forward(c, st, srv)
+	c.unlink()
+	rt.pool.Release(srv, end.clean)
+	if end.err != nil {
+		c.fail(end.err)
+	}
+	if gen.LogDisconnections {
+		g.log.Info("closing", "client", c.addr, "user", c.user, "database", c.dbname,
+			"reason", end.reason, "duration", time.Since(c.started).Round(time.Millisecond))
+	}
+}
+
+// reject ends a connection that failed before forwarding began.
+func (g *Gateway) reject(c *client, step string, err error) {
+	if errors.Is(err, errHandled) {
+		return
+	}
+	var we *wire.Error
+	if errors.As(err, &we) {
+		c.fail(we)
+	}
+	st := g.state.Load()
+	if !st.cfg.General.LogPoolerErrors && we != nil {
+		return
+	}
+	if isTimeout(err) {
+		g.log.Info("client_login_timeout: closing a client that did not finish logging in", "step", step, "client", c.addr)
+		return
+	}
+	if isQuietDisconnect(err) {
+		g.log.Debug("client went away", "step", step, "client", c.addr, "err", err)
+		return
+	}
+	args := []any{"step", step, "client", c.addr, "err", err}
+	if c.user != "" {
+		args = append(args, "user", c.user, "database", c.dbname)
+	}
+	var le *loginError
+	if errors.As(err, &le) && le.reason != "" {
+		args = append(args, "reason", le.reason)
+	}
+	g.log.Warn("connection refused", args...)
+}
+
+// isQuietDisconnect tells a client that simply went away (or probed the
+// port) from a failure worth a warning.
+func isQuietDisconnect(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	return false
+}
+
+// isTimeout reports a deadline expiry.
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func tlsVersion(c *client) string {
+	if c.tls == nil {
+		return "off"
+	}
+	switch c.tls.Version {
+	case 0x0304:
+		return "TLSv1.3"
+	case 0x0303:
+		return "TLSv1.2"
+	case 0x0302:
+		return "TLSv1.1"
+	case 0x0301:
+		return "TLSv1.0"
+	}
+	return fmt.Sprintf("0x%04x", c.tls.Version)
+}

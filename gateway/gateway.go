@@ -1,0 +1,205 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgbun/pgbun/authn"
+	"github.com/pgbun/pgbun/config"
+	"github.com/pgbun/pgbun/internal/sockopt"
+	"github.com/pgbun/pgbun/pool"
+)
+
+// Gateway serves PostgreSQL clients on any number of listeners. Build it
+// with New, hand it listeners with Serve, stop it with Shutdown.
+type Gateway struct {
+	log     *slog.Logger
+	state   atomic.Pointer[state]
+	keyring *authn.Keyring
+	pools   *pool.Manager
+	cancels cancelRegistry
+
+	// passKeys holds, per server user, the SCRAM keys recovered from the
+	// last successful client login; servers log in with them when the
+	// auth_file holds only that user's SCRAM secret.
+	passKeys sync.Map // string -> *authn.PassThroughKeys
+
+	nclients atomic.Int64 // connected clients, counted against max_client_conn
+
+	bg     context.Context // ends at Close: housekeeping, in-flight dials
+	stopBG context.CancelFunc
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	clients   map[*client]struct{}
+	closing   bool
+	wg        sync.WaitGroup // serve goroutines and housekeeping
+}
+
+// New builds a gateway for cfg, loading the files it names (auth_file,
+// certificates). It starts pool housekeeping; call Close or Shutdown to
+// stop it.
+func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+	st, notes, err := buildState(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		log:       log,
+		keyring:   authn.NewKeyring(),
+		pools:     pool.NewManager(),
+		listeners: make(map[net.Listener]struct{}),
+		clients:   make(map[*client]struct{}),
+	}
+	for _, n := range notes {
+		log.Warn(n)
+	}
+	g.state.Store(st)
+	g.pools.Logf = func(format string, args ...any) { g.log.Warn(fmt.Sprintf(format, args...)) }
+	g.bg, g.stopBG = context.WithCancel(context.Background())
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.pools.Run(g.bg)
+	}()
+	return g, nil
+}
+
+// Serve accepts clients on ln until ln is closed or the gateway shuts
+// down. Temporary accept errors (e.g. out of file descriptors) back off
+// instead of spinning or giving up.
+func (g *Gateway) Serve(ln net.Listener) error {
+	g.mu.Lock()
+	if g.closing {
+		g.mu.Unlock()
+		return errors.New("gateway is shutting down")
+	}
+	g.listeners[ln] = struct{}{}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	defer g.wg.Done()
+	var delay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			g.mu.Lock()
+			closing := g.closing
+			_, open := g.listeners[ln]
+			g.mu.Unlock()
+			if closing || !open || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			g.log.Error("accept failed, backing off", "listener", ln.Addr().String(), "err", err, "delay", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if err := sockopt.UserTimeout(conn, g.state.Load().cfg.General.TCPUserTimeout); err != nil {
+			g.log.Warn("tcp_user_timeout not set", "err", err)
+		}
+		c := newClient(conn)
+		if !g.track(c) {
+			conn.Close()
+			return nil
+		}
+		go g.serve(c)
+	}
+}
+
+// track registers a client; false once the gateway is closing.
+func (g *Gateway) track(c *client) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	g.clients[c] = struct{}{}
+	g.wg.Add(1)
+	return true
+}
+
+func (g *Gateway) untrack(c *client) {
+	g.mu.Lock()
+	delete(g.clients, c)
+	g.mu.Unlock()
+	g.wg.Done()
+}
+
+// Shutdown stops accepting, lets connected clients finish until ctx ends,
+// then closes what is left. Servers are closed as their clients leave.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.closing = true
+	for ln := range g.listeners {
+		ln.Close()
+		delete(g.listeners, ln)
+	}
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		g.waitClients()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		g.closeClients()
+		<-done
+	}
+	g.stopBG()
+	g.pools.Close()
+	g.wg.Wait()
+	return err
+}
+
+// Close stops everything now.
+func (g *Gateway) Close() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	g.Shutdown(ctx)
+}
+
+func (g *Gateway) waitClients() {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for range t.C {
+		g.mu.Lock()
+		n := len(g.clients)
+		g.mu.Unlock()
+		if n == 0 {
+			return
+		}
+	}
+}
+
+func (g *Gateway) closeClients() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for c := range g.clients {
+		c.abort()
+	}
+}
+
+// Reload swaps in a new configuration. Files are loaded first; on any
+// error the running configuration stays and the error is returned.
+// Existing pools keep their servers; settings apply as servers cycle.
+func (g *Gateway) Reload(cfg *config.Config) error {
+	st, notes, err := buildState(cfg, g.state.Load())
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		g.log.Warn(n)
+	}
+	g.state.Store(st)
+	return nil
+}

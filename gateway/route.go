@@ -1,0 +1,160 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/pgbun/pgbun/authn"
+	"github.com/pgbun/pgbun/config"
+	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/pool"
+)
+
+// route is where a client's session goes.
+type route struct {
+	db         *config.Database
+	serverUser string // the user servers log in as (a forced user= or the client's)
+	settings   config.PoolSettings
+	pool       *pool.Pool
+}
+
+// route finds the database entry and the pool for c.
+func (g *Gateway) route(c *client, st *state) (*route, error) {
+	if isConsoleDB(c.dbname) {
+		return nil, wire.Fatal(wire.CodeFeatureNotSupported, "the admin console is not available on this listener")
+	}
+	db, ok := st.cfg.Database(c.dbname)
+	if !ok {
+		return nil, wire.Fatal(wire.CodeInvalidCatalogName, "no such database: %s", c.dbname)
+	}
+	rt := &route{db: db, serverUser: c.user}
+	if db.User != "" {
+		rt.serverUser = db.User
+	}
+	rt.settings = st.cfg.Pool(db, c.user)
+	if rt.settings.Mode != config.PoolSession {
+		return nil, wire.Fatal(wire.CodeFeatureNotSupported, "pool_mode %s is not supported by this version of pgbun", rt.settings.Mode)
+	}
+	key := pool.Key{Database: c.dbname, User: rt.serverUser}
+	rt.pool = g.pools.Get(key, func() *pool.Pool { return g.newPool(st, key, db, rt.settings) })
+	return rt, nil
+}
+
+// newPool builds the pool for key from the configuration in force.
+func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, ps config.PoolSettings) *pool.Pool {
+	gen := &st.cfg.General
+	serverDB := db.DBName
+	if serverDB == "" {
+		serverDB = key.Database
+	}
+	d := &pool.Dialer{
+		Hosts:       db.Host,
+		Port:        db.Port,
+		RoundRobin:  db.LoadBalanceHosts == "round-robin",
+		TLS:         st.serverTLS,
+		Timeout:     gen.ServerConnectTimeout,
+		UserTimeout: gen.TCPUserTimeout,
+		Startup: map[string]string{
+			"user":             key.User,
+			"database":         serverDB,
+			"client_encoding":  db.ClientEncoding,
+			"DateStyle":        db.DateStyle,
+			"TimeZone":         db.TimeZone,
+			"application_name": db.ApplicationName,
+		},
+		ConnectQuery: db.ConnectQuery,
+	}
+	if len(d.Hosts) == 0 && gen.UnixSocketDir != "" {
+		d.Hosts = []string{gen.UnixSocketDir}
+	}
+	set := pool.Settings{
+		Size:        ps.Size,
+		MinSize:     ps.MinSize,
+		Lifetime:    ps.ServerLifetime,
+		IdleTimeout: ps.ServerIdleTimeout,
+		LoginRetry:  gen.ServerLoginRetry,
+	}
+	if ps.Mode == config.PoolSession || gen.ServerResetQueryAlways {
+		set.ResetQuery = gen.ServerResetQuery
+	}
+	var creds func() pool.Authenticator
+	if gen.AuthType != config.AuthServer {
+		creds = func() pool.Authenticator { return g.serverAuth(db, key.User) }
+	}
+	return pool.New(key, d, set, creds)
+}
+
+// serverAuth picks how a shared server logs in as user: the database
+// entry's password, else the user's auth_file secret (plaintext or md5),
+// else SCRAM keys recovered from a client's login. nil when none is known
+// yet (the server may still trust pgbun).
+func (g *Gateway) serverAuth(db *config.Database, user string) pool.Authenticator {
+	if db.Password != "" {
+		return pool.CredentialAuth(user, authn.ServerCredentials{Password: db.Password})
+	}
+	st := g.state.Load()
+	if sec, ok := st.users.Lookup(user); ok && sec.Kind != authn.SecretSCRAM {
+		return pool.CredentialAuth(user, sec.ServerCredentials())
+	}
+	if v, ok := g.passKeys.Load(user); ok {
+		return pool.CredentialAuth(user, authn.ServerCredentials{Keys: v.(*authn.PassThroughKeys)})
+	}
+	return nil
+}
+
+// connectServer gets c a server: from the pool, or with auth_type=server
+// a new one on which the client authenticates itself, through pgbun.
+func (g *Gateway) connectServer(c *client, st *state, rt *route) (*pool.Server, error) {
+	gen := &st.cfg.General
+	ctx := context.Background()
+	if gen.AuthType == config.AuthServer {
+		if gen.ServerConnectTimeout > 0 && gen.ClientLoginTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, gen.ClientLoginTimeout)
+			defer cancel()
+		}
+		s, err := rt.pool.AcquireDedicated(ctx, &relayAuth{c: c}, g.relayParams(c, st))
+		return s, serverError(err)
+	}
+	// Authenticated: the login deadline no longer applies, waiting for a
+	// server is bounded by query_wait_timeout instead.
+	c.raw.SetDeadline(timeZero)
+	if gen.QueryWaitTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, gen.QueryWaitTimeout)
+		defer cancel()
+	}
+	s, err := rt.pool.Acquire(ctx)
+	return s, serverError(err)
+}
+
+// serverError turns a failure to get a server into what the client sees.
+func serverError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *pool.LoginError
+	if errors.As(err, &le) {
+		e := *le.Err
+		e.Severity = "FATAL"
+		return &loginError{client: &e, reason: err.Error()}
+	}
+	var rl *pool.LoginRetryError
+	switch {
+	case errors.As(err, &rl):
+		if errors.As(rl.Err, &le) {
+			e := *le.Err
+			e.Severity = "FATAL"
+			return &loginError{client: &e, reason: err.Error()}
+		}
+		return &loginError{client: wire.Fatal(wire.CodeConnectionFailure, "server login has been failing, try again later"), reason: err.Error()}
+	case errors.Is(err, pool.ErrWaitTimeout):
+		return &loginError{client: wire.Fatal(wire.CodeProtocolViolation, "query_wait_timeout"), reason: err.Error()}
+	case errors.Is(err, pool.ErrClosed):
+		return wire.Fatal(wire.CodeAdminShutdown, "pgbun is shutting down")
+	case errors.Is(err, errClientGone):
+		return err
+	}
+	return &loginError{client: wire.Fatal(wire.CodeConnectionFailure, "server connection failed"), reason: fmt.Sprint(err)}
+}
