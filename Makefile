@@ -1,0 +1,40 @@
+# pgbun: build, test, benchmark, demo.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+FUZZTIME ?= 4s
+
+.PHONY: all build test unit lint fuzz bench demo deps clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o pgbun ./cmd/pgbun
+
+# Everything CI runs: formatting, vet, the race-enabled tests against a real
+# PostgreSQL, and a short run of every fuzz target.
+test: deps lint unit fuzz
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+bench: deps build
+	$(GO) run ./internal/bench $(BENCHFLAGS)
+
+demo: deps
+	$(GO) run ./cmd/pgbun demo
+
+# PostgreSQL server binaries are needed by the tests and the demo.
+deps:
+	@scripts/deps.sh
+
+clean:
+	rm -f pgbun
