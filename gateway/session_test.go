@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -347,5 +348,38 @@ func TestLoginTimeout(t *testing.T) {
 	_, err = io.ReadAll(conn)
 	if err != nil || time.Since(startWait) > 4*time.Second {
 		t.Fatalf("silent client not dropped: %v after %v", err, time.Since(startWait))
+	}
+}
+
+// TestCancelFromPsql: Ctrl-C in psql sends a CancelRequest through pgbun.
+func TestCancelFromPsql(t *testing.T) {
+	p := start(t, setup{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "psql", p.url(scramUser, scramPass, appDB), "-XAtc", "select pg_sleep(25)")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the query runs on the server, then interrupt psql.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := p.connect(t, scramUser, scramPass, appDB)
+		n := queryString(t, c, "select count(*)::text from pg_stat_activity where query = 'select pg_sleep(25)' and state = 'active'")
+		c.Close(context.Background())
+		if n == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("psql's query never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	started := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if !strings.Contains(out.String(), "canceling statement due to user request") || time.Since(started) > 10*time.Second {
+		t.Fatalf("psql was not cancelled: %s", out.String())
 	}
 }

@@ -1,0 +1,358 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pgbun/pgbun/authn"
+	"github.com/pgbun/pgbun/config"
+	"github.com/pgbun/pgbun/internal/pgtest"
+	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/tlsconf"
+)
+
+var pg *pgtest.Cluster
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, pgtest.Options{}, &pg)) }
+
+const (
+	user = "poolrole"
+	pass = "pool-pass"
+)
+
+var roleOnce sync.Once
+
+func setupRole(t *testing.T) {
+	t.Helper()
+	var err error
+	roleOnce.Do(func() {
+		ctx := context.Background()
+		if err = pg.CreateRole(ctx, user, pass, pgtest.SCRAM); err == nil {
+			err = pg.CreateDatabase(ctx, "pooldb", user)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dialer(t *testing.T, mode config.SSLMode) *pool.Dialer {
+	t.Helper()
+	setupRole(t)
+	srv, err := tlsconf.ForServers(config.ServerTLS{SSLMode: mode, CAFile: pg.CAFile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pool.Dialer{
+		Hosts:   []string{"localhost"},
+		Port:    pg.Port(),
+		TLS:     srv,
+		Timeout: 10 * time.Second,
+		Startup: map[string]string{"user": user, "database": "pooldb", "application_name": "pooltest"},
+	}
+}
+
+func creds(password string) func() pool.Authenticator {
+	return func() pool.Authenticator {
+		return pool.CredentialAuth(user, authn.ServerCredentials{Password: password})
+	}
+}
+
+func newPool(t *testing.T, set pool.Settings) *pool.Pool {
+	t.Helper()
+	p := pool.New(pool.Key{Database: "pooldb", User: user}, dialer(t, config.SSLVerifyFull), set, creds(pass))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func acquire(t *testing.T, p *pool.Pool) *pool.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func exec(t *testing.T, s *pool.Server, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func TestReuseAndReset(t *testing.T) {
+	p := newPool(t, pool.Settings{Size: 1, ResetQuery: "DISCARD ALL", Lifetime: time.Hour})
+	s := acquire(t, p)
+	if s.TLS() == nil {
+		t.Fatal("verify-full server connection is not TLS")
+	}
+	exec(t, s, "SET application_name = 'dirty'")
+	if s.Params["application_name"] != "dirty" {
+		t.Fatalf("ParameterStatus not tracked: %v", s.Params["application_name"])
+	}
+	exec(t, s, "BEGIN")
+	if s.Status != 'T' {
+		t.Fatalf("status %c after BEGIN", s.Status)
+	}
+	id := s.ID
+	p.Release(s, true) // rolls back, then DISCARD ALL
+	s = acquire(t, p)
+	if s.ID != id {
+		t.Fatal("clean server not reused")
+	}
+	if s.Status != 'I' || s.Params["application_name"] != "pooltest" {
+		t.Fatalf("not reset: status %c, application_name %q", s.Status, s.Params["application_name"])
+	}
+	p.Release(s, false)
+	s = acquire(t, p)
+	if s.ID == id {
+		t.Fatal("a server released dirty was reused")
+	}
+	p.Release(s, true)
+}
+
+// TestFIFO: waiters are served in arrival order as servers come back.
+func TestFIFO(t *testing.T) {
+	p := newPool(t, pool.Settings{Size: 1, Lifetime: time.Hour})
+	held := acquire(t, p)
+	order := make(chan int, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := acquire(t, p)
+			order <- i
+			time.Sleep(20 * time.Millisecond)
+			p.Release(s, true)
+		}()
+		// Let each waiter queue before the next one.
+		waitFor(t, func() bool { return p.Snapshot().Waiting == i+1 })
+	}
+	p.Release(held, true)
+	wg.Wait()
+	close(order)
+	want := 0
+	for got := range order {
+		if got != want {
+			t.Fatalf("waiter %d served before waiter %d", got, want)
+		}
+		want++
+	}
+	if sn := p.Snapshot(); sn.Stats.Opened != 1 || sn.Stats.Waited != 3 {
+		t.Fatalf("stats %+v", sn.Stats)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestWaitTimeout(t *testing.T) {
+	p := newPool(t, pool.Settings{Size: 1, Lifetime: time.Hour})
+	s := acquire(t, p)
+	defer p.Release(s, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := p.Acquire(ctx); !errors.Is(err, pool.ErrWaitTimeout) {
+		t.Fatalf("got %v", err)
+	}
+	if sn := p.Snapshot(); sn.Waiting != 0 {
+		t.Fatalf("timed-out waiter still queued: %+v", sn)
+	}
+}
+
+// TestLoginRetry: after a failed login the pool answers with the same
+// error, without new logins, until server_login_retry has passed.
+func TestLoginRetry(t *testing.T) {
+	setupRole(t)
+	p := pool.New(pool.Key{Database: "pooldb", User: user}, dialer(t, config.SSLRequire),
+		pool.Settings{Size: 2, LoginRetry: 400 * time.Millisecond, Lifetime: time.Hour}, creds("wrong"))
+	defer p.Close()
+	ctx := context.Background()
+	_, err := p.Acquire(ctx)
+	var le *pool.LoginError
+	if !errors.As(err, &le) || le.Err.Code != wire.CodeInvalidPassword {
+		t.Fatalf("first login: %v", err)
+	}
+	_, err = p.Acquire(ctx)
+	var re *pool.LoginRetryError
+	if !errors.As(err, &re) || !errors.As(err, &le) {
+		t.Fatalf("second login inside the retry window: %v", err)
+	}
+	if p.Snapshot().Stats.LoginFailed != 1 {
+		t.Fatalf("server was hammered: %+v", p.Snapshot().Stats)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, err = p.Acquire(ctx); !errors.As(err, &le) || errors.As(err, &re) {
+		t.Fatalf("after the window: %v", err)
+	}
+}
+
+func TestLifetimeAndIdleTimeout(t *testing.T) {
+	p := newPool(t, pool.Settings{Size: 2, Lifetime: 300 * time.Millisecond})
+	s := acquire(t, p)
+	id := s.ID
+	time.Sleep(350 * time.Millisecond)
+	p.Release(s, true)
+	s = acquire(t, p)
+	if s.ID == id {
+		t.Fatal("server past server_lifetime reused")
+	}
+	p.Release(s, true)
+
+	// server_lifetime = 0: each server is used once (PgBouncer's meaning).
+	once := newPool(t, pool.Settings{Size: 1})
+	s = acquire(t, once)
+	id = s.ID
+	once.Release(s, true)
+	if s = acquire(t, once); s.ID == id {
+		t.Fatal("server_lifetime=0 reused a server")
+	}
+	once.Release(s, true)
+
+	m := pool.NewManager()
+	idle := m.Get(pool.Key{Database: "idle"}, func() *pool.Pool {
+		return pool.New(pool.Key{Database: "idle"}, dialer(t, config.SSLRequire),
+			pool.Settings{Size: 2, Lifetime: time.Hour, IdleTimeout: 200 * time.Millisecond}, creds(pass))
+	})
+	defer m.Close()
+	s = acquire(t, idle)
+	idle.Release(s, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	waitFor(t, func() bool { return idle.Snapshot().Idle == 0 })
+	cancel()
+	<-done
+}
+
+// TestMinPoolSize: housekeeping opens servers up to min_pool_size.
+func TestMinPoolSize(t *testing.T) {
+	m := pool.NewManager()
+	defer m.Close()
+	p := m.Get(pool.Key{Database: "warm"}, func() *pool.Pool {
+		return pool.New(pool.Key{Database: "warm"}, dialer(t, config.SSLRequire),
+			pool.Settings{Size: 5, MinSize: 3, Lifetime: time.Hour}, creds(pass))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	waitFor(t, func() bool { return p.Snapshot().Idle == 3 })
+	cancel()
+	<-done
+}
+
+func TestCloseFailsWaiters(t *testing.T) {
+	p := newPool(t, pool.Settings{Size: 1, Lifetime: time.Hour})
+	s := acquire(t, p)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.Acquire(context.Background())
+		errc <- err
+	}()
+	waitFor(t, func() bool { return p.Snapshot().Waiting == 1 })
+	p.Close()
+	if err := <-errc; !errors.Is(err, pool.ErrClosed) {
+		t.Fatalf("waiter got %v", err)
+	}
+	p.Release(s, true)
+	if sn := p.Snapshot(); sn.Active != 0 || sn.Idle != 0 {
+		t.Fatalf("after close: %+v", sn)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	p := newPool(t, pool.Settings{Size: 1, Lifetime: time.Hour})
+	s := acquire(t, p)
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		errc <- s.Exec(ctx, "select pg_sleep(15)")
+	}()
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := <-errc
+	if we, ok := wire.AsError(err); !ok || we.Code != wire.CodeQueryCanceled {
+		t.Fatalf("query ended with %v", err)
+	}
+	p.Release(s, true)
+}
+
+// TestServerTLSModes checks each server_tls_sslmode against the cluster.
+func TestServerTLSModes(t *testing.T) {
+	setupRole(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		mode config.SSLMode
+		host string
+		ok   bool
+		tls  bool
+	}{
+		{config.SSLDisable, "127.0.0.1", true, false},
+		{config.SSLAllow, "127.0.0.1", true, false},
+		{config.SSLPrefer, "127.0.0.1", true, true},
+		{config.SSLRequire, "127.0.0.1", true, true},
+		{config.SSLVerifyCA, "127.0.0.1", true, true},
+		{config.SSLVerifyFull, "localhost", true, true},
+		{config.SSLVerifyFull, "127.0.0.2", false, false}, // not in the certificate
+	} {
+		t.Run(fmt.Sprintf("%s-%s", tc.mode, tc.host), func(t *testing.T) {
+			d := dialer(t, tc.mode)
+			d.Hosts = []string{tc.host}
+			s, err := d.Dial(ctx, creds(pass)(), nil)
+			if !tc.ok {
+				if err == nil {
+					s.Close()
+					t.Fatal("connected despite a certificate for another name")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if (s.TLS() != nil) != tc.tls {
+				t.Fatalf("TLS = %v", s.TLS() != nil)
+			}
+		})
+	}
+}
+
+func TestUnixSocketAndHostList(t *testing.T) {
+	d := dialer(t, config.SSLPrefer)
+	d.Hosts = []string{"127.0.0.9", pg.SocketDir()} // first is unreachable (nothing listens)
+	d.Port = pg.Port()
+	s, err := d.Dial(context.Background(), creds(pass)(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Network != "unix" || s.Addr != pg.SocketDir()+"/.s.PGSQL."+strconv.Itoa(pg.Port()) {
+		t.Fatalf("dialled %s %s", s.Network, s.Addr)
+	}
+}
