@@ -38,6 +38,7 @@ type client struct {
 
 	minor    uint16            // protocol minor version (3.x)
 	params   map[string]string // startup parameters
+	settings map[string]string // run-time settings asked for at startup (params and options)
 	user     string            // login user
 	dbname   string            // database the client asked for
 	pid      uint32            // the BackendKeyData pgbun gave this client

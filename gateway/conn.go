@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
 )
 
@@ -49,6 +50,10 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "route", err)
 		return
 	}
+	if c.settings, err = clientSettings(c, st); err != nil {
+		g.reject(c, "admit", err)
+		return
+	}
 	if err := g.authenticate(c, st); err != nil {
 		g.reject(c, "login", err)
 		return
@@ -60,19 +65,29 @@ func (g *Gateway) serve(c *client) {
 	}
 	g.cancels.register(c)
 	defer g.cancels.unregister(c)
-	if err := g.welcome(c, st, rt, srv); err != nil {
+	if err := g.welcome(c, st, srv); err != nil {
 		rt.pool.Release(srv, srv.Status == 'I')
 		g.reject(c, "login", err)
 		return
 	}
 	c.raw.SetDeadline(time.Time{})
 	if gen.LogConnections {
-		g.log.Info("login", "client", c.addr, "user", c.user, "database", c.dbname, "tls", tlsVersion(c), "server", srv.Addr)
+		g.log.Info("login", "client", c.addr, "user", c.user, "database", c.dbname, "tls", tlsVersion(c),
+			"pool_mode", string(rt.settings.Mode))
 	}
 
-	end := g.forward(c, st, srv)
-	c.unlink()
-	rt.pool.Release(srv, end.clean)
+	var end sessionEnd
+	if rt.settings.Mode == config.PoolSession || srv.Dedicated() {
+		end = g.forward(c, st, srv)
+		c.unlink()
+		rt.pool.Release(srv, end.clean)
+	} else {
+		// The server that served the login goes back at once; the
+		// client gets one per transaction from now on.
+		ts := newTxnSession(g, c, st, rt, srv.Params)
+		rt.pool.Release(srv, srv.Status == 'I')
+		end = ts.run()
+	}
 	if end.err != nil {
 		c.fail(end.err)
 	}

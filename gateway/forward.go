@@ -19,6 +19,9 @@ var pumpBuffers = sync.Pool{New: func() any { b := make([]byte, pumpBufferSize);
 // aLongTimeAgo is a deadline in the past, used to wake a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// timeZero clears a deadline.
+var timeZero time.Time
+
 // sessionEnd says how forwarding ended.
 type sessionEnd struct {
 	clean  bool        // the server is between messages with nothing in flight

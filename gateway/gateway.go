@@ -24,6 +24,7 @@ type Gateway struct {
 	keyring *authn.Keyring
 	pools   *pool.Manager
 	cancels cancelRegistry
+	stmts   stmtRegistry // prepared statements under transaction pooling
 
 	// passKeys holds, per server user, the SCRAM keys recovered from the
 	// last successful client login; servers log in with them when the

@@ -33,9 +33,6 @@ func (g *Gateway) route(c *client, st *state) (*route, error) {
 		rt.serverUser = db.User
 	}
 	rt.settings = st.cfg.Pool(db, c.user)
-	if rt.settings.Mode != config.PoolSession {
-		return nil, wire.Fatal(wire.CodeFeatureNotSupported, "pool_mode %s is not supported by this version of pgbun", rt.settings.Mode)
-	}
 	key := pool.Key{Database: c.dbname, User: rt.serverUser}
 	rt.pool = g.pools.Get(key, func() *pool.Pool { return g.newPool(st, key, db, rt.settings) })
 	return rt, nil

@@ -326,6 +326,7 @@ func (p *Pool) reset(s *Server) bool {
 		if err := s.Exec(ctx, q); err != nil || s.Status != 'I' {
 			return false
 		}
+		s.Aux = nil
 	}
 	return true
 }

@@ -47,6 +47,12 @@ type Server struct {
 	Created  time.Time
 	LastUsed time.Time
 
+	// Aux is state the owner keeps with the server across owners (the
+	// gateway's prepared statements and applied settings). Pools only
+	// clear it, after running server_reset_query: that query returns the
+	// session to its defaults, so what Aux knew no longer holds.
+	Aux any
+
 	pool      *Pool
 	dedicated bool // relayed login: never handed to another client
 	cancel    func(ctx context.Context) (net.Conn, error)

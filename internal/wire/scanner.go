@@ -18,6 +18,12 @@ const (
 	Pass    Action = iota // forward the message; its body is not needed
 	Capture               // forward it and hand its body to Observer.Message
 	Stop                  // do not forward it: the scan stops at its header
+	// Drop removes the message from the stream. It is meant for small
+	// messages pgbun itself caused (a ParseComplete for a Parse it
+	// injected): the whole message must arrive in one Feed, so a message
+	// split across reads is held back until it is complete, and Header is
+	// asked about it again then. Bodiless messages are never held back.
+	Drop
 )
 
 // Observer learns about messages as a Scanner walks a stream.
@@ -50,15 +56,24 @@ func NewScanner(obs Observer) *Scanner {
 // AtBoundary reports whether the scan stands between two messages.
 func (s *Scanner) AtBoundary() bool { return s.left == 0 }
 
-// Feed scans p, the next bytes of the stream. It returns how many leading
-// bytes of p may be forwarded: all of p, except an incomplete header at its
-// end (to be fed again with more bytes behind it) or everything from the
-// header of a message the Observer stopped at (stopped is then true and p
-// may be fed again from that offset to resume).
+// Feed scans p, the next bytes of the stream, and returns how many leading
+// bytes may be forwarded: all of p, except an incomplete header at its end
+// (to be fed again with more bytes behind it) or everything from the header
+// of a message the Observer stopped at (stopped is then true and p may be
+// fed again from that offset to resume). Feed never drops; see FeedDrop.
 func (s *Scanner) Feed(p []byte) (n int, stopped bool) {
-	for n < len(p) {
+	n, _, stopped = s.FeedDrop(p)
+	return n, stopped
+}
+
+// FeedDrop is Feed for observers that may Drop messages: dropped messages
+// are cut out of p in place, so p[:n] is what to forward and p[n:end] what
+// is left over (carry or stopped message); end <= len(p).
+func (s *Scanner) FeedDrop(p []byte) (n, end int, stopped bool) {
+	end = len(p)
+	for n < end {
 		if s.left > 0 {
-			k := min(s.left, len(p)-n)
+			k := min(s.left, end-n)
 			if s.cap && !s.big {
 				s.body = append(s.body, p[n:n+k]...)
 			}
@@ -69,8 +84,8 @@ func (s *Scanner) Feed(p []byte) (n int, stopped bool) {
 			}
 			continue
 		}
-		if len(p)-n < 5 {
-			return n, false
+		if end-n < 5 {
+			return n, end, false
 		}
 		typ := p[n]
 		bl := int(binary.BigEndian.Uint32(p[n+1:n+5])) - 4
@@ -79,7 +94,14 @@ func (s *Scanner) Feed(p []byte) (n int, stopped bool) {
 		}
 		switch s.obs.Header(typ, bl) {
 		case Stop:
-			return n, true
+			return n, end, true
+		case Drop:
+			if end-n < 5+bl {
+				return n, end, false // hold the partial message back
+			}
+			copy(p[n:], p[n+5+bl:end])
+			end -= 5 + bl
+			continue
 		case Capture:
 			s.cap, s.big = true, bl > MaxCapture
 		default:
@@ -92,7 +114,7 @@ func (s *Scanner) Feed(p []byte) (n int, stopped bool) {
 			continue
 		}
 		// Fast path: the whole body is in p, capture without copying.
-		if s.cap && !s.big && len(p)-n >= bl {
+		if s.cap && !s.big && end-n >= bl {
 			s.obs.Message(typ, p[n:n+bl])
 			s.cap = false
 			n += bl
@@ -101,7 +123,7 @@ func (s *Scanner) Feed(p []byte) (n int, stopped bool) {
 		s.left = bl
 		s.body = s.body[:0]
 	}
-	return n, false
+	return n, end, false
 }
 
 func (s *Scanner) deliver(body []byte) {
@@ -150,16 +172,16 @@ func (s *Scanner) Pump(dst io.Writer, src io.Reader, buf []byte) (rest []byte, e
 		m, rerr := src.Read(buf[carry:])
 		m += carry
 		if m > 0 {
-			n, stopped := s.Feed(buf[:m])
+			n, end, stopped := s.FeedDrop(buf[:m])
 			if n > 0 {
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					return nil, &PumpError{Write: true, Err: werr}
 				}
 			}
 			if stopped {
-				return buf[n:m], nil
+				return buf[n:end], nil
 			}
-			carry = copy(buf, buf[n:m])
+			carry = copy(buf, buf[n:end])
 		}
 		if rerr != nil {
 			return buf[:carry], &PumpError{Err: rerr}

@@ -254,3 +254,38 @@ func BenchmarkPump(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+type dropper struct{ seen []byte }
+
+func (d *dropper) Header(typ byte, n int) Action {
+	if typ == '1' {
+		return Drop
+	}
+	d.seen = append(d.seen, typ)
+	return Pass
+}
+func (d *dropper) Message(byte, []byte) {}
+
+func TestFeedDrop(t *testing.T) {
+	var full []byte
+	full = append(full, msg('1', "")...)
+	full = append(full, msg('2', "")...)
+	full = append(full, msg('1', "")...)
+	full = append(full, msg('D', "row")...)
+	full = append(full, msg('Z', "I")...)
+	want := append(append(msg('2', ""), msg('D', "row")...), msg('Z', "I")...)
+	for cut := 0; cut <= len(full); cut++ {
+		sc := NewScanner(&dropper{})
+		var out []byte
+		var carry []byte
+		for _, part := range [][]byte{full[:cut], full[cut:]} {
+			p := append(append([]byte{}, carry...), part...)
+			n, end, _ := sc.FeedDrop(p)
+			out = append(out, p[:n]...)
+			carry = p[n:end]
+		}
+		if len(carry) != 0 || !bytes.Equal(out, want) {
+			t.Fatalf("cut %d: out %q carry %q", cut, out, carry)
+		}
+	}
+}

@@ -1,0 +1,323 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pgbun/pgbun/config"
+	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/pool"
+)
+
+// flushAt is how many bytes of client messages are gathered before they
+// are written to the server even while more are buffered.
+const flushAt = 32768
+
+// txnSession serves one client in transaction or statement pooling: the
+// client holds a server only from the first message of a transaction to
+// the ReadyForQuery that ends it (statement pooling: that ends each
+// statement). The session goroutine reads client messages, rewrites what
+// prepared statements require and writes them to the linked server; a down
+// goroutine per link forwards the server's answers and gives the server
+// back at the end of the transaction. mu guards what both touch.
+type txnSession struct {
+	g           *Gateway
+	c           *client
+	st          *state
+	rt          *route
+	statement   bool
+	maxPrepared int
+	maxPacket   int
+	tracked     []string
+
+	in  []byte // the client message being handled
+	out []byte // client messages not yet written to the server
+
+	mu       sync.Mutex
+	srv      *pool.Server
+	ss       *serverState
+	w        *pool.Server // the server s.out is for
+	pending  int          // Query/Sync/FunctionCall sent and not answered
+	unsynced bool         // extended-protocol messages sent since the last Sync
+	q        expectQueue
+	params   map[string]string     // the client's view of tracked parameters
+	stmts    map[string]*stmtEntry // the client's named statements
+	down     chan downEnd
+	stopping bool        // the session is ending: the down goroutine must not act
+	fatal    *wire.Error // why the session must end, set by another goroutine
+	qtimer   *time.Timer // query_timeout
+	ttimer   *time.Timer // transaction_timeout
+}
+
+// downEnd is how a down goroutine finished.
+type downEnd struct {
+	released bool // the server went back to the pool at a transaction end
+	clean    bool // stopped between messages, nothing owed (when not released)
+	srv      *pool.Server
+}
+
+func newTxnSession(g *Gateway, c *client, st *state, rt *route, welcomeParams map[string]string) *txnSession {
+	gen := &st.cfg.General
+	s := &txnSession{
+		g: g, c: c, st: st, rt: rt,
+		statement:   rt.settings.Mode == config.PoolStatement,
+		maxPrepared: gen.MaxPreparedStatements,
+		maxPacket:   gen.MaxPacketSize,
+		params:      make(map[string]string),
+		stmts:       make(map[string]*stmtEntry),
+	}
+	s.tracked = append(append([]string(nil), trackedParams...), gen.TrackExtraParameters...)
+	for _, name := range s.tracked {
+		for k, v := range welcomeParams {
+			if strings.EqualFold(k, name) {
+				s.params[name] = v
+			}
+		}
+	}
+	return s
+}
+
+// run forwards until the client leaves or the session must end.
+func (s *txnSession) run() sessionEnd {
+	end := s.loop()
+	s.finish(&end)
+	return end
+}
+
+func (s *txnSession) loop() sessionEnd {
+	for {
+		s.mu.Lock()
+		s.armClientLocked()
+		f := s.fatal
+		s.mu.Unlock()
+		if f != nil {
+			return sessionEnd{err: f, reason: f.Message}
+		}
+		typ, body, err := s.readClient()
+		if err != nil {
+			if f := s.idleError(); f != nil && (isTimeout(err) || s.hasFatal()) {
+				return sessionEnd{err: f, reason: f.Message}
+			}
+			if errors.Is(err, wire.ErrTooLong) {
+				return sessionEnd{reason: "message longer than max_packet_size",
+					err: wire.Fatal(wire.CodeProtocolViolation, "message too long (max_packet_size)")}
+			}
+			if s.c.wasAborted() {
+				return sessionEnd{reason: "closed by pgbun"}
+			}
+			return sessionEnd{reason: "client went away: " + errText(err)}
+		}
+		if typ == 'X' {
+			return sessionEnd{reason: "client close request"}
+		}
+		if err := s.handle(typ, body); err != nil {
+			var we *wire.Error
+			if errors.As(err, &we) {
+				return sessionEnd{err: we, reason: we.Message}
+			}
+			return sessionEnd{reason: err.Error()}
+		}
+		if s.c.br.Buffered() == 0 || len(s.out) >= flushAt {
+			if err := s.flush(); err != nil {
+				return sessionEnd{reason: "server write failed: " + err.Error(),
+					err: wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly")}
+			}
+		}
+	}
+}
+
+// armClientLocked sets the client's read deadline for the state the
+// session is in: none while a query runs, client_idle_timeout without a
+// server, idle_transaction_timeout inside a transaction, and at once when
+// the session must end. Both goroutines call it, under s.mu, whenever that
+// state changes, so the last call always reflects the present.
+func (s *txnSession) armClientLocked() {
+	ps := &s.rt.settings
+	var d time.Duration
+	switch {
+	case s.fatal != nil:
+		s.c.raw.SetReadDeadline(aLongTimeAgo)
+		return
+	case s.srv == nil:
+		d = ps.ClientIdleTimeout
+	case s.pending == 0 && !s.unsynced && s.srv.Status != 'I':
+		d = ps.IdleTransactionTimeout
+	}
+	if d > 0 {
+		s.c.raw.SetReadDeadline(time.Now().Add(d))
+	} else {
+		s.c.raw.SetReadDeadline(timeZero)
+	}
+}
+
+// idleError says why a client read timed out, from the session's state.
+func (s *txnSession) idleError() *wire.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.fatal != nil:
+		return s.fatal
+	case s.srv == nil:
+		return wire.Fatal("57P05", "client_idle_timeout")
+	case s.pending == 0 && s.srv.Status != 'I':
+		return wire.Fatal("25P03", "idle transaction timeout")
+	}
+	return nil
+}
+
+func (s *txnSession) hasFatal() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fatal != nil
+}
+
+// readClient reads one whole client message into s.in.
+func (s *txnSession) readClient() (byte, []byte, error) {
+	max := s.maxPacket
+	if max <= 0 {
+		max = 1<<31 - 1
+	}
+	typ, body, buf, err := wire.ReadMessage(s.c.br, s.in, max)
+	if cap(buf) > 1<<20 {
+		buf = nil // do not keep a huge buffer for the rest of the session
+	}
+	s.in = buf
+	return typ, body, err
+}
+
+// handle links a server when a transaction starts and queues the message.
+func (s *txnSession) handle(typ byte, body []byte) error {
+	s.mu.Lock()
+	if s.srv == nil {
+		switch typ {
+		case 'd', 'c', 'f', 'H':
+			// COPY data after a failed COPY, or a Flush with nothing in
+			// flight: a server would ignore them too.
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		if err := s.link(); err != nil {
+			return err
+		}
+		s.mu.Lock()
+	}
+	s.translate(typ, body)
+	s.mu.Unlock()
+	return nil
+}
+
+// flush writes queued messages to their server.
+func (s *txnSession) flush() error {
+	if len(s.out) == 0 {
+		return nil
+	}
+	_, err := s.w.Conn().Write(s.out)
+	s.out = s.out[:0]
+	return err
+}
+
+// link gets a server for the transaction the client is starting, brings
+// its settings in line with the client's, and starts forwarding answers.
+func (s *txnSession) link() error {
+	ctx := context.Background()
+	if t := s.st.cfg.General.QueryWaitTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	srv, err := s.rt.pool.Acquire(ctx)
+	if err != nil {
+		return serverError(err)
+	}
+	s.mu.Lock()
+	want := make(map[string]string, len(s.params)+len(s.c.settings))
+	for k, v := range s.c.settings {
+		want[k] = v
+	}
+	for k, v := range s.params {
+		want[k] = v
+	}
+	s.mu.Unlock()
+	if err := syncParams(srv, want); err != nil {
+		s.rt.pool.Release(srv, srv.Status == 'I')
+		return err
+	}
+	ss := stateOf(srv)
+	if ss.prepared == nil {
+		ss.prepared = newStmtCache(s.maxPrepared, ss.gen)
+	}
+	done := make(chan downEnd, 1)
+	s.mu.Lock()
+	s.srv, s.ss, s.w, s.down = srv, ss, srv, done
+	if t := s.rt.settings.TransactionTimeout; t > 0 {
+		s.ttimer = time.AfterFunc(t, func() { s.kill(srv, wire.Fatal("25P04", "transaction timeout")) })
+	}
+	s.mu.Unlock()
+	s.c.link(srv)
+	go s.downLoop(srv, done)
+	return nil
+}
+
+// kill ends the session from a timer: the client gets err, the server is
+// closed unless it is between transactions.
+func (s *txnSession) kill(srv *pool.Server, err *wire.Error) {
+	s.mu.Lock()
+	if s.srv != srv || s.stopping || s.fatal != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.fatal = err
+	s.armClientLocked()
+	s.mu.Unlock()
+}
+
+// finish stops the down goroutine, if any, and gives its server back:
+// clean when it stopped between messages with nothing owed (the pool
+// then rolls back an open transaction), closed otherwise.
+func (s *txnSession) finish(end *sessionEnd) {
+	s.mu.Lock()
+	s.stopping = true
+	srv, done := s.srv, s.down
+	owed := s.pending > 0 || s.unsynced
+	s.stopTimersLocked()
+	s.mu.Unlock()
+	defer s.releaseStmts()
+	if done == nil {
+		return
+	}
+	if srv != nil {
+		srv.Conn().SetReadDeadline(aLongTimeAgo)
+	}
+	d := <-done
+	if d.released || d.srv == nil {
+		return
+	}
+	d.srv.Conn().SetReadDeadline(timeZero)
+	s.c.unlink()
+	s.rt.pool.Release(d.srv, d.clean && !owed)
+}
+
+// releaseStmts drops the client's statement names at session end.
+func (s *txnSession) releaseStmts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, e := range s.stmts {
+		s.g.stmts.release(e)
+		delete(s.stmts, name)
+	}
+}
+
+func (s *txnSession) stopTimersLocked() {
+	if s.qtimer != nil {
+		s.qtimer.Stop()
+		s.qtimer = nil
+	}
+	if s.ttimer != nil {
+		s.ttimer.Stop()
+		s.ttimer = nil
+	}
+}
