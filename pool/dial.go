@@ -136,6 +136,7 @@ func (d *Dialer) attempt(ctx context.Context, network, addr, host string, useTLS
 		Network: network,
 		Host:    host,
 		conn:    conn,
+		raw:     conn,
 		Created: time.Now(),
 	}
 	s.cancel = d.cancelDialer(network, addr, host, useTLS)

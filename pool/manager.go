@@ -7,14 +7,17 @@ import (
 )
 
 // housekeepingPeriod is how often idle servers are checked against their
-// timeouts and min_pool_size is topped up (PgBouncer checks about as often).
-const housekeepingPeriod = time.Second
+// timeouts and liveness, waiters are granted reserve servers, and
+// min_pool_size is topped up.
+const housekeepingPeriod = 250 * time.Millisecond
 
-// Manager holds every pool and runs their housekeeping. Safe for
-// concurrent use.
+// Manager holds every pool, the limiters shared between pools, and runs
+// housekeeping. Safe for concurrent use.
 type Manager struct {
-	mu    sync.Mutex
-	pools map[Key]*Pool
+	mu       sync.Mutex
+	pools    map[Key]*Pool
+	dbLimit  map[string]*Limiter
+	usrLimit map[string]*Limiter
 	// Logf reports housekeeping failures (e.g. a min_pool_size login);
 	// nil discards them.
 	Logf func(format string, args ...any)
@@ -22,19 +25,60 @@ type Manager struct {
 
 // NewManager returns an empty Manager.
 func NewManager() *Manager {
-	return &Manager{pools: make(map[Key]*Pool)}
+	return &Manager{
+		pools:    make(map[Key]*Pool),
+		dbLimit:  make(map[string]*Limiter),
+		usrLimit: make(map[string]*Limiter),
+	}
 }
 
-// Get returns the pool for key, making it with build when absent.
+// Get returns the pool for key, making it with build when absent. build
+// runs without the manager's lock (it may ask for limiters); when two
+// callers race, the first pool stored wins and the other is closed.
 func (m *Manager) Get(key Key, build func() *Pool) *Pool {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p, ok := m.pools[key]; ok {
+	p, ok := m.pools[key]
+	m.mu.Unlock()
+	if ok {
 		return p
 	}
-	p := build()
-	m.pools[key] = p
-	return p
+	np := build()
+	m.mu.Lock()
+	if p, ok = m.pools[key]; !ok {
+		m.pools[key] = np
+	}
+	m.mu.Unlock()
+	if ok {
+		np.Close()
+		return p
+	}
+	return np
+}
+
+// DBLimiter returns the limiter shared by every pool of database db,
+// setting its cap to max (max_db_connections).
+func (m *Manager) DBLimiter(db string, max int) *Limiter {
+	return m.limiter(m.dbLimit, db, max)
+}
+
+// UserLimiter returns the limiter shared by every pool of user, setting
+// its cap to max (max_user_connections).
+func (m *Manager) UserLimiter(user string, max int) *Limiter {
+	return m.limiter(m.usrLimit, user, max)
+}
+
+func (m *Manager) limiter(set map[string]*Limiter, name string, max int) *Limiter {
+	m.mu.Lock()
+	l, ok := set[name]
+	if !ok {
+		l = NewLimiter(max)
+		set[name] = l
+	}
+	m.mu.Unlock()
+	if ok {
+		l.SetMax(max)
+	}
+	return l
 }
 
 // Pools returns every pool, in no particular order.
@@ -48,8 +92,9 @@ func (m *Manager) Pools() []*Pool {
 	return out
 }
 
-// Run does housekeeping until ctx ends: idle timeouts, lifetimes and
-// min_pool_size. Logins for min_pool_size run one per pool at a time.
+// Run does housekeeping until ctx ends: idle timeouts, lifetimes,
+// liveness, reserve servers and min_pool_size. Logins for min_pool_size
+// run one per pool at a time.
 func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(housekeepingPeriod)
 	defer t.Stop()

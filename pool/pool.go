@@ -16,12 +16,19 @@ type Key struct {
 
 // Settings are a pool's limits and timers, resolved from configuration.
 type Settings struct {
-	Size        int           // most servers open at once (in use + idle + opening)
-	MinSize     int           // servers kept open when credentials allow
-	ResetQuery  string        // run before a server goes back to the pool; "" = none
-	Lifetime    time.Duration // close servers older than this on release; 0 = use each once
-	IdleTimeout time.Duration // close servers idle longer than this; 0 = never
-	LoginRetry  time.Duration // after a failed login, fail fast for this long
+	Size           int           // servers open at once (in use + idle + opening)
+	MinSize        int           // servers kept open when credentials allow
+	ReserveSize    int           // extra servers for clients that waited ReserveTimeout
+	ReserveTimeout time.Duration //
+	ResetQuery     string        // run before a server goes back to the pool; "" = none
+	Lifetime       time.Duration // close servers older than this on release; 0 = use each once
+	IdleTimeout    time.Duration // close servers idle longer than this; 0 = never
+	LoginRetry     time.Duration // after a failed login, fail fast for this long
+	// CheckQuery runs on a server idle for more than CheckDelay before it
+	// is handed out ("" sends an empty query); CheckDisabled turns it off.
+	CheckQuery    string
+	CheckDelay    time.Duration
+	CheckDisabled bool
 }
 
 // ErrClosed is returned by Acquire on a pool that was shut down.
@@ -51,6 +58,7 @@ type Pool struct {
 	Key    Key
 	dialer *Dialer
 	creds  func() Authenticator // stored credentials, nil when unknown yet
+	limits []*Limiter           // max_db_connections, max_user_connections
 
 	mu         sync.Mutex
 	set        Settings
@@ -71,6 +79,8 @@ type Stats struct {
 	LoginFailed uint64        // logins that failed
 	Waited      uint64        // acquisitions that had to queue
 	WaitTime    time.Duration // total time spent queued
+	Checked     uint64        // health checks run
+	Unhealthy   uint64        // idle servers found dead or failing their check
 }
 
 // Snapshot is a pool's state at one moment.
@@ -84,24 +94,27 @@ type Snapshot struct {
 
 type waiter struct {
 	since time.Time
-	ch    chan grant // buffered: a grant never blocks the granter
-}
-
-// grant is what a waiter receives: a server, or a slot to open one.
-type grant struct {
-	s *Server
+	ch    chan *Server // buffered; nil value = a slot to open a server
 }
 
 // New makes a pool. creds returns an Authenticator for logins made on no
 // particular client's behalf (shared servers, min_pool_size); it may
-// return nil while no credentials are known.
-func New(key Key, d *Dialer, set Settings, creds func() Authenticator) *Pool {
-	return &Pool{Key: key, dialer: d, set: set, creds: creds}
+// return nil while no credentials are known. limits cap servers across
+// pools.
+func New(key Key, d *Dialer, set Settings, creds func() Authenticator, limits ...*Limiter) *Pool {
+	p := &Pool{Key: key, dialer: d, set: set, creds: creds}
+	for _, l := range limits {
+		if l != nil {
+			p.limits = append(p.limits, l)
+			l.add(p)
+		}
+	}
+	return p
 }
 
-// Acquire returns a server for exclusive use: an idle one, a new one when
-// the pool has room, or the next one released, in arrival order. The wait
-// ends with ctx (which carries query_wait_timeout).
+// Acquire returns a server for exclusive use: an idle one that is still
+// alive, a new one when the pool has room, or the next one released, in
+// arrival order. The wait ends with ctx (which carries query_wait_timeout).
 func (p *Pool) Acquire(ctx context.Context) (*Server, error) {
 	return p.acquire(ctx, nil, nil)
 }
@@ -115,41 +128,72 @@ func (p *Pool) AcquireDedicated(ctx context.Context, auth Authenticator, params 
 }
 
 func (p *Pool) acquire(ctx context.Context, dedicated Authenticator, params map[string]string) (*Server, error) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if dedicated == nil {
-		if s := p.takeIdleLocked(); s != nil {
-			p.active++
-			p.stats.Acquired++
+	for {
+		p.mu.Lock()
+		if p.closed {
 			p.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if dedicated == nil && len(p.waiters) == 0 {
+			if s := p.takeIdleLocked(); s != nil {
+				p.active++
+				p.stats.Acquired++
+				p.mu.Unlock()
+				if p.healthy(s) {
+					return s, nil
+				}
+				p.putBack(s, false)
+				continue
+			}
+		}
+		if len(p.waiters) == 0 && p.total() < p.set.Size {
+			p.opening++
+			p.mu.Unlock()
+			return p.open(ctx, dedicated, params)
+		}
+		if dedicated != nil && len(p.idle) > 0 {
+			// An idle shared server holds the slot a dedicated login needs.
+			s := p.idle[0]
+			p.idle = p.idle[1:]
+			p.opening++
+			p.mu.Unlock()
+			s.Close()
+			return p.open(ctx, dedicated, params)
+		}
+		s, err := p.wait(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if s == nil {
+			return p.open(ctx, dedicated, params)
+		}
+		if dedicated != nil {
+			// A shared server was handed over but this client needs its own
+			// login: trade the server for its slot.
+			p.mu.Lock()
+			p.active--
+			p.opening++
+			p.mu.Unlock()
+			s.Close()
+			return p.open(ctx, dedicated, params)
+		}
+		if p.healthy(s) {
 			return s, nil
 		}
+		p.putBack(s, false)
 	}
-	if p.active+p.opening+len(p.idle) < p.set.Size && len(p.waiters) == 0 {
-		p.opening++
-		p.mu.Unlock()
-		return p.open(ctx, dedicated, params)
-	}
-	if dedicated != nil && len(p.idle) > 0 {
-		// An idle shared server holds the slot a dedicated login needs.
-		s := p.idle[0]
-		p.idle = p.idle[1:]
-		p.opening++
-		p.mu.Unlock()
-		s.Close()
-		return p.open(ctx, dedicated, params)
-	}
-	w := &waiter{since: time.Now(), ch: make(chan grant, 1)}
+}
+
+// wait queues the caller (p.mu held on entry, released) until a server or
+// a slot is handed over, or ctx ends.
+func (p *Pool) wait(ctx context.Context) (*Server, error) {
+	w := &waiter{since: time.Now(), ch: make(chan *Server, 1)}
 	p.waiters = append(p.waiters, w)
 	p.stats.Waited++
 	p.mu.Unlock()
-
-	var g grant
+	var s *Server
 	select {
-	case g = <-w.ch:
+	case s = <-w.ch:
 	case <-ctx.Done():
 		p.mu.Lock()
 		if p.removeWaiterLocked(w) {
@@ -158,25 +202,47 @@ func (p *Pool) acquire(ctx context.Context, dedicated Authenticator, params map[
 			return nil, fmt.Errorf("%w: %w", ErrWaitTimeout, ctx.Err())
 		}
 		p.mu.Unlock()
-		g = <-w.ch // granted just as the wait ended: honour the grant
+		s = <-w.ch // granted just as the wait ended: honour the grant
 	}
 	p.mu.Lock()
 	p.stats.WaitTime += time.Since(w.since)
 	p.mu.Unlock()
-	if g.s == nil {
-		return p.open(ctx, dedicated, params)
+	return s, nil
+}
+
+func (p *Pool) total() int { return p.active + p.opening + len(p.idle) }
+
+// healthy checks a server taken from the idle list: its socket must be
+// quiet (PostgreSQL says goodbye before it closes a connection), and after
+// CheckDelay idle the check query must pass.
+func (p *Pool) healthy(s *Server) bool {
+	if !s.alive() {
+		p.noteUnhealthy()
+		return false
 	}
-	if dedicated != nil {
-		// A shared server was handed over but this client needs its own
-		// login: trade the server for its slot.
-		p.mu.Lock()
-		p.active--
-		p.opening++
-		p.mu.Unlock()
-		g.s.Close()
-		return p.open(ctx, dedicated, params)
+	p.mu.Lock()
+	set := p.set
+	p.mu.Unlock()
+	if set.CheckDisabled || set.CheckDelay <= 0 || time.Since(s.LastUsed) < set.CheckDelay {
+		return true
 	}
-	return g.s, nil
+	ctx, cancel := context.WithTimeout(context.Background(), resetTimeout)
+	defer cancel()
+	p.mu.Lock()
+	p.stats.Checked++
+	p.mu.Unlock()
+	if err := s.Exec(ctx, set.CheckQuery); err != nil || s.Status != 'I' {
+		p.noteUnhealthy()
+		return false
+	}
+	s.LastUsed = time.Now()
+	return true
+}
+
+func (p *Pool) noteUnhealthy() {
+	p.mu.Lock()
+	p.stats.Unhealthy++
+	p.mu.Unlock()
 }
 
 // open dials with a slot already counted in p.opening.
@@ -198,6 +264,14 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 		}
 	}
 	p.mu.Unlock()
+	tokens, err := p.takeTokens(ctx)
+	if err != nil {
+		p.mu.Lock()
+		p.opening--
+		p.grantNextLocked()
+		p.mu.Unlock()
+		return nil, fmt.Errorf("%w: %w", ErrWaitTimeout, err)
+	}
 	if auth == nil && p.creds != nil {
 		auth = p.creds()
 	}
@@ -206,6 +280,9 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 	defer p.mu.Unlock()
 	p.opening--
 	if err != nil {
+		for _, l := range tokens {
+			l.release()
+		}
 		p.stats.LoginFailed++
 		// A client that gave up (ctx) says nothing about the server; a
 		// relayed login failing is that client's own affair.
@@ -215,6 +292,7 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 		p.grantNextLocked()
 		return nil, err
 	}
+	s.tokens = tokens
 	if dedicated == nil {
 		p.loginErr = nil
 	}
@@ -228,6 +306,21 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 		return nil, ErrClosed
 	}
 	return s, nil
+}
+
+// takeTokens takes a token from each limiter, in order.
+func (p *Pool) takeTokens(ctx context.Context) ([]*Limiter, error) {
+	var got []*Limiter
+	for _, l := range p.limits {
+		if err := l.acquire(ctx, p); err != nil {
+			for _, g := range got {
+				g.release()
+			}
+			return nil, err
+		}
+		got = append(got, l)
+	}
+	return got, nil
 }
 
 // takeIdleLocked pops the most recently used idle server that is still
@@ -249,18 +342,24 @@ func (p *Pool) expired(s *Server, now time.Time) bool {
 	return p.set.Lifetime > 0 && now.Sub(s.Created) > p.set.Lifetime
 }
 
-// grantNextLocked gives a free slot to the first waiter, if any.
+// capacityLocked is the pool's size, plus the reserve once the first
+// waiter has waited reserve_pool_timeout.
+func (p *Pool) capacityLocked() int {
+	c := p.set.Size
+	if p.set.ReserveSize > 0 && len(p.waiters) > 0 && time.Since(p.waiters[0].since) >= p.set.ReserveTimeout {
+		c += p.set.ReserveSize
+	}
+	return c
+}
+
+// grantNextLocked gives free slots to waiters, in order.
 func (p *Pool) grantNextLocked() {
-	if len(p.waiters) == 0 || p.closed {
-		return
+	for len(p.waiters) > 0 && !p.closed && p.total() < p.capacityLocked() {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.opening++
+		w.ch <- nil
 	}
-	if p.active+p.opening+len(p.idle) >= p.set.Size {
-		return
-	}
-	w := p.waiters[0]
-	p.waiters = p.waiters[1:]
-	p.opening++
-	w.ch <- grant{}
 }
 
 func (p *Pool) removeWaiterLocked(w *waiter) bool {
@@ -282,13 +381,21 @@ func (p *Pool) Release(s *Server, clean bool) {
 	p.putBack(s, clean && !s.dedicated && p.reset(s))
 }
 
-// putBack returns a server in use to the idle list, to the first waiter,
+// putBack returns a server in use to the first waiter, to the idle list,
 // or closes it when reuse is false or the server is too old.
 func (p *Pool) putBack(s *Server, reuse bool) {
 	p.mu.Lock()
 	p.active--
 	now := time.Now()
-	if !reuse || p.closed || p.set.Lifetime == 0 || p.expired(s, now) {
+	// With nobody waiting, servers beyond the pool's size (reserve servers,
+	// or a size lowered by a reload) are not kept.
+	surplus := len(p.waiters) == 0 && p.total() >= p.set.Size
+	// A pool of the same database or user waits for a token this server
+	// holds: it is worth more there than idle here.
+	if len(p.waiters) == 0 && s.wantedElsewhere() {
+		surplus = true
+	}
+	if !reuse || p.closed || p.set.Lifetime == 0 || p.expired(s, now) || surplus {
 		p.grantNextLocked()
 		p.mu.Unlock()
 		s.Close()
@@ -301,14 +408,14 @@ func (p *Pool) putBack(s *Server, reuse bool) {
 		p.active++
 		p.stats.Acquired++
 		p.mu.Unlock()
-		w.ch <- grant{s: s}
+		w.ch <- s
 		return
 	}
 	p.idle = append(p.idle, s)
 	p.mu.Unlock()
 }
 
-// resetTimeout bounds the rollback and reset query of a released server.
+// resetTimeout bounds the rollback, reset and check queries.
 const resetTimeout = 30 * time.Second
 
 func (p *Pool) reset(s *Server) bool {
@@ -331,6 +438,28 @@ func (p *Pool) reset(s *Server) bool {
 	return true
 }
 
+func (p *Pool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+// closeOneIdle closes the least recently used idle server, if any, to
+// give its limiter tokens to another pool.
+func (p *Pool) closeOneIdle() bool {
+	p.mu.Lock()
+	if len(p.idle) == 0 {
+		p.mu.Unlock()
+		return false
+	}
+	s := p.idle[0]
+	p.idle = p.idle[1:]
+	p.grantNextLocked()
+	p.mu.Unlock()
+	s.Close()
+	return true
+}
+
 // Snapshot reports the pool's state.
 func (p *Pool) Snapshot() Snapshot {
 	p.mu.Lock()
@@ -350,9 +479,7 @@ func (p *Pool) Snapshot() Snapshot {
 func (p *Pool) Configure(set Settings) {
 	p.mu.Lock()
 	p.set = set
-	for p.active+p.opening+len(p.idle) < p.set.Size && len(p.waiters) > 0 {
-		p.grantNextLocked()
-	}
+	p.grantNextLocked()
 	p.mu.Unlock()
 }
 
@@ -366,22 +493,29 @@ func (p *Pool) Close() {
 	waiters := p.waiters
 	p.waiters = nil
 	p.mu.Unlock()
+	for _, l := range p.limits {
+		l.remove(p)
+	}
 	for _, w := range waiters {
-		w.ch <- grant{} // the waiter's open then fails on the closed pool
+		p.mu.Lock()
+		p.opening++ // the waiter's open fails on the closed pool and gives it back
+		p.mu.Unlock()
+		w.ch <- nil
 	}
 	for _, s := range idle {
 		s.Close()
 	}
 }
 
-// maintain closes idle servers past their idle timeout or lifetime and
+// maintain closes idle servers past their idle timeout or lifetime or
+// found dead, grants reserve slots to clients that waited long enough, and
 // reports how many servers should be opened to reach MinSize.
 func (p *Pool) maintain(now time.Time) (toOpen int) {
 	p.mu.Lock()
 	var drop []*Server
 	keep := p.idle[:0]
 	for _, s := range p.idle {
-		if p.expired(s, now) || (p.set.IdleTimeout > 0 && now.Sub(s.LastUsed) > p.set.IdleTimeout) {
+		if p.expired(s, now) || (p.set.IdleTimeout > 0 && now.Sub(s.LastUsed) > p.set.IdleTimeout) || !s.alive() {
 			drop = append(drop, s)
 			continue
 		}
@@ -389,7 +523,8 @@ func (p *Pool) maintain(now time.Time) (toOpen int) {
 	}
 	clear(p.idle[len(keep):])
 	p.idle = keep
-	total := p.active + p.opening + len(p.idle)
+	p.grantNextLocked()
+	total := p.total()
 	retrying := p.loginErr != nil && now.Before(p.loginErrAt.Add(p.set.LoginRetry))
 	if !p.closed && !retrying && total < p.set.MinSize && total < p.set.Size {
 		toOpen = min(p.set.MinSize, p.set.Size) - total
@@ -408,7 +543,7 @@ func (p *Pool) warm(ctx context.Context) error {
 		return nil
 	}
 	p.mu.Lock()
-	if p.closed || p.active+p.opening+len(p.idle) >= min(p.set.MinSize, p.set.Size) {
+	if p.closed || p.total() >= min(p.set.MinSize, p.set.Size) {
 		p.mu.Unlock()
 		return nil
 	}

@@ -356,3 +356,111 @@ func TestUnixSocketAndHostList(t *testing.T) {
 		t.Fatalf("dialled %s %s", s.Network, s.Addr)
 	}
 }
+
+// TestLimiterAcrossPools: max_db_connections counts servers of every pool
+// of a database; a full limiter takes an idle server from another pool.
+func TestLimiterAcrossPools(t *testing.T) {
+	lim := pool.NewLimiter(2)
+	mk := func(name string) *pool.Pool {
+		p := pool.New(pool.Key{Database: name, User: user}, dialer(t, config.SSLRequire),
+			pool.Settings{Size: 5, Lifetime: time.Hour}, creds(pass), lim)
+		t.Cleanup(p.Close)
+		return p
+	}
+	a, b := mk("a"), mk("b")
+	s1, s2 := acquire(t, a), acquire(t, a)
+	if lim.InUse() != 2 {
+		t.Fatalf("in use %d", lim.InUse())
+	}
+	// b must wait: both tokens are held by servers in use.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err := b.Acquire(ctx)
+	cancel()
+	if !errors.Is(err, pool.ErrWaitTimeout) {
+		t.Fatalf("b got %v with the limiter full", err)
+	}
+	// An idle server of a makes room for b.
+	a.Release(s1, true)
+	sb := acquire(t, b)
+	if sn := a.Snapshot(); sn.Idle != 0 {
+		t.Fatalf("a kept its idle server: %+v", sn)
+	}
+	// Releasing hands the token to a waiter in order.
+	got := make(chan *pool.Server, 1)
+	go func() { got <- acquire(t, b) }()
+	waitFor(t, func() bool { return b.Snapshot().Opening == 1 })
+	a.Release(s2, false) // closed: its token goes to b's waiting open
+	s := <-got
+	b.Release(s, true)
+	b.Release(sb, true)
+	if lim.InUse() != 2 {
+		t.Fatalf("in use %d after releases", lim.InUse())
+	}
+}
+
+// TestReservePool: a client that waited reserve_pool_timeout gets one of
+// reserve_pool_size extra servers; they go away when nobody waits.
+func TestReservePool(t *testing.T) {
+	m := pool.NewManager()
+	defer m.Close()
+	p := m.Get(pool.Key{Database: "reserve"}, func() *pool.Pool {
+		return pool.New(pool.Key{Database: "reserve"}, dialer(t, config.SSLRequire),
+			pool.Settings{Size: 1, ReserveSize: 1, ReserveTimeout: 300 * time.Millisecond, Lifetime: time.Hour}, creds(pass))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	held := acquire(t, p)
+	started := time.Now()
+	extra := acquire(t, p) // waits, then gets the reserve server
+	if waited := time.Since(started); waited < 250*time.Millisecond {
+		t.Fatalf("reserve server granted after %v, before reserve_pool_timeout", waited)
+	}
+	if sn := p.Snapshot(); sn.Active != 2 {
+		t.Fatalf("%+v", sn)
+	}
+	p.Release(extra, true)
+	p.Release(held, true)
+	if sn := p.Snapshot(); sn.Idle != 1 {
+		t.Fatalf("reserve server kept after use: %+v", sn)
+	}
+}
+
+// TestDeadIdleServerNotHandedOut: a server killed while idle is noticed
+// before anyone gets it.
+func TestDeadIdleServerNotHandedOut(t *testing.T) {
+	p := newPool(t, pool.Settings{Size: 2, Lifetime: time.Hour})
+	s := acquire(t, p)
+	pid := s.PID
+	p.Release(s, true)
+	if err := pg.Exec(context.Background(), fmt.Sprintf("select pg_terminate_backend(%d)", pid)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the goodbye arrive
+	s = acquire(t, p)
+	defer p.Release(s, true)
+	if s.PID == pid {
+		t.Fatal("a dead server was handed out")
+	}
+	exec(t, s, "select 1")
+	if p.Snapshot().Stats.Unhealthy != 1 {
+		t.Fatalf("stats %+v", p.Snapshot().Stats)
+	}
+}
+
+// TestCheckQuery: server_check_query runs on servers idle longer than
+// server_check_delay.
+func TestCheckQuery(t *testing.T) {
+	p := newPool(t, pool.Settings{Size: 1, Lifetime: time.Hour, CheckDelay: 100 * time.Millisecond, CheckQuery: "select 1"})
+	s := acquire(t, p)
+	p.Release(s, true)
+	s = acquire(t, p) // not idle long enough: no check
+	p.Release(s, true)
+	time.Sleep(150 * time.Millisecond)
+	s = acquire(t, p)
+	p.Release(s, true)
+	if st := p.Snapshot().Stats; st.Checked != 1 || st.Unhealthy != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -8,7 +8,10 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pgbun/pgbun/internal/wire"
 )
@@ -53,6 +56,9 @@ type Server struct {
 	// session to its defaults, so what Aux knew no longer holds.
 	Aux any
 
+	raw       net.Conn // the socket under TLS, for liveness checks
+	tokens    []*Limiter
+	closed    atomic.Bool
 	pool      *Pool
 	dedicated bool // relayed login: never handed to another client
 	cancel    func(ctx context.Context) (net.Conn, error)
@@ -72,11 +78,61 @@ func (s *Server) TLS() *tls.ConnectionState { return s.tls }
 // Dedicated reports whether the server belongs to one client only.
 func (s *Server) Dedicated() bool { return s.dedicated }
 
-// Close closes the connection, telling the server first when it is idle.
+// Close closes the connection, telling the server first, and gives back
+// the limiter tokens it held. Safe to call more than once.
 func (s *Server) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	for _, l := range s.tokens {
+		l.release()
+	}
 	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	s.conn.Write(wire.AppendTerminate(nil))
 	return s.conn.Close()
+}
+
+// wantedElsewhere reports whether a limiter this server holds a token of
+// has a waiter.
+func (s *Server) wantedElsewhere() bool {
+	for _, l := range s.tokens {
+		if l.waiting() {
+			return true
+		}
+	}
+	return false
+}
+
+// alive reports whether an idle server's socket is quiet. A backend that
+// goes away (restart, pg_terminate_backend, idle timeout) sends a FATAL
+// message and closes its end, so an idle server with anything to read is
+// dead; checking costs one non-blocking peek.
+func (s *Server) alive() bool {
+	if s.br != nil && s.br.Buffered() > 0 {
+		return false
+	}
+	sc, ok := s.raw.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := true
+	var b [1]byte
+	rc.Read(func(fd uintptr) bool {
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		switch {
+		case n > 0, n == 0 && err == nil:
+			alive = false // data (a goodbye) or EOF
+		case err == unix.EAGAIN || err == unix.EWOULDBLOCK || err == unix.EINTR:
+		default:
+			alive = false
+		}
+		return true // never wait for readiness
+	})
+	return alive
 }
 
 // Exec runs sql with the simple protocol and waits for ReadyForQuery,
