@@ -54,6 +54,11 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "admit", err)
 		return
 	}
+	if err := g.counts.enter(c.dbname, c.user, rt.settings.MaxDBClientConns, rt.settings.MaxUserClientConns); err != nil {
+		g.reject(c, "admit", err)
+		return
+	}
+	defer g.counts.leave(c.dbname, c.user)
 	if err := g.authenticate(c, st); err != nil {
 		g.reject(c, "login", err)
 		return
@@ -78,7 +83,7 @@ func (g *Gateway) serve(c *client) {
 
 	var end sessionEnd
 	if rt.settings.Mode == config.PoolSession || srv.Dedicated() {
-		end = g.forward(c, st, srv)
+		end = g.forward(c, st, rt, srv)
 		c.unlink()
 		rt.pool.Release(srv, end.clean)
 	} else {

@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/pool"
 )
@@ -36,6 +38,7 @@ type fromClient struct {
 	pending *atomic.Int32
 	max     int
 	tooBig  bool
+	clock   *sessionClock // nil when no timeout applies
 }
 
 func (o *fromClient) Header(typ byte, n int) wire.Action {
@@ -47,7 +50,9 @@ func (o *fromClient) Header(typ byte, n int) wire.Action {
 	case 'X':
 		return wire.Stop
 	case 'Q', 'S', 'F': // Query, Sync, FunctionCall: one ReadyForQuery each
-		o.pending.Add(1)
+		if o.pending.Add(1) == 1 && o.clock != nil {
+			o.clock.busy()
+		}
 	}
 	return wire.Pass
 }
@@ -59,6 +64,7 @@ func (o *fromClient) Message(byte, []byte) {}
 type fromServer struct {
 	srv     *pool.Server
 	pending *atomic.Int32
+	clock   *sessionClock
 }
 
 func (o *fromServer) Header(typ byte, _ int) wire.Action {
@@ -74,7 +80,9 @@ func (o *fromServer) Message(typ byte, body []byte) {
 		if len(body) == 1 {
 			o.srv.Status = body[0]
 		}
-		o.pending.Add(-1)
+		if o.pending.Add(-1) == 0 && o.clock != nil {
+			o.clock.ready(o.srv.Status)
+		}
 	case 'S':
 		if name, rest, ok := wire.CString(body); ok {
 			if value, _, ok := wire.CString(rest); ok {
@@ -89,12 +97,21 @@ func (o *fromServer) Message(typ byte, body []byte) {
 // another; whichever ends first wakes the other through a past read
 // deadline, and nothing else writes to either connection until both have
 // stopped.
-func (g *Gateway) forward(c *client, st *state, srv *pool.Server) sessionEnd {
+func (g *Gateway) forward(c *client, st *state, rt *route, srv *pool.Server) sessionEnd {
 	c.link(srv)
 	var pending atomic.Int32
-	up := &fromClient{pending: &pending, max: st.cfg.General.MaxPacketSize}
+	clock := &sessionClock{g: g, c: c, ps: &rt.settings, status: 'I'}
+	defer clock.stop()
+	// The observers consult the clock only when a timeout is set, so an
+	// untimed session pays nothing per message.
+	var timed *sessionClock
+	if ps := &rt.settings; ps.ClientIdleTimeout > 0 || ps.IdleTransactionTimeout > 0 || ps.QueryTimeout > 0 {
+		timed = clock
+		timed.ready(srv.Status)
+	}
+	up := &fromClient{pending: &pending, max: st.cfg.General.MaxPacketSize, clock: timed}
 	upScan := wire.NewScanner(up)
-	downScan := wire.NewScanner(&fromServer{srv: srv, pending: &pending})
+	downScan := wire.NewScanner(&fromServer{srv: srv, pending: &pending, clock: timed})
 	upBuf, downBuf := pumpBuffers.Get().(*[]byte), pumpBuffers.Get().(*[]byte)
 	defer pumpBuffers.Put(upBuf)
 	defer pumpBuffers.Put(downBuf)
@@ -108,7 +125,7 @@ func (g *Gateway) forward(c *client, st *state, srv *pool.Server) sessionEnd {
 	go func() {
 		rest, err := downScan.Pump(c.conn, srv.Reader(), *downBuf)
 		if !stopping.Load() {
-			c.raw.SetReadDeadline(aLongTimeAgo) // wake the client reader
+			clock.wake() // wake the client reader
 		}
 		downDone <- result{rest, err}
 	}()
@@ -136,6 +153,9 @@ func (g *Gateway) forward(c *client, st *state, srv *pool.Server) sessionEnd {
 			err: wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly")}
 	case c.wasAborted():
 		return sessionEnd{clean: serverQuiet, reason: "closed by pgbun"}
+	case isTimeout(upErr) && clock.expired() != nil:
+		e := clock.expired()
+		return sessionEnd{clean: serverQuiet, reason: e.Message, err: e}
 	default:
 		return sessionEnd{clean: serverQuiet && len(upRest) == 0, reason: "client went away: " + errText(upErr)}
 	}
@@ -153,4 +173,110 @@ func errText(err error) string {
 		return "none"
 	}
 	return err.Error()
+}
+
+// sessionClock applies client_idle_timeout, idle_transaction_timeout and
+// query_timeout to a session-pooled client through the client's read
+// deadline and a timer. Both forwarding goroutines use it; mu orders
+// their deadline changes so a wake-up is never undone.
+type sessionClock struct {
+	g       *Gateway
+	c       *client
+	ps      *config.PoolSettings
+	mu      sync.Mutex
+	woken   bool
+	status  byte // transaction status when the client went quiet
+	running bool // a query is running
+	timer   *time.Timer
+}
+
+// busy: the client sent a query; no idle timeout while it runs.
+func (k *sessionClock) busy() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.woken {
+		return
+	}
+	k.running = true
+	if k.ps.ClientIdleTimeout > 0 || k.ps.IdleTransactionTimeout > 0 {
+		k.c.raw.SetReadDeadline(timeZero)
+	}
+	if t := k.ps.QueryTimeout; t > 0 && k.timer == nil {
+		k.timer = time.AfterFunc(t, k.cancelQuery)
+	}
+}
+
+// ready: the server answered everything; the client is idle, in or out
+// of a transaction.
+func (k *sessionClock) ready(status byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.running, k.status = false, status
+	if k.timer != nil {
+		k.timer.Stop()
+		k.timer = nil
+	}
+	if k.woken {
+		return
+	}
+	d := k.ps.ClientIdleTimeout
+	if status != 'I' {
+		d = k.ps.IdleTransactionTimeout
+	}
+	if d > 0 {
+		k.c.raw.SetReadDeadline(time.Now().Add(d))
+	} else if k.ps.ClientIdleTimeout > 0 || k.ps.IdleTransactionTimeout > 0 {
+		k.c.raw.SetReadDeadline(timeZero)
+	}
+}
+
+// wake makes the client reader return at once.
+func (k *sessionClock) wake() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.woken = true
+	k.c.raw.SetReadDeadline(aLongTimeAgo)
+}
+
+// expired says which idle timeout ended the session, nil if none did.
+func (k *sessionClock) expired() *wire.Error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case k.woken || k.running:
+		return nil
+	case k.status == 'I' && k.ps.ClientIdleTimeout > 0:
+		return wire.Fatal("57P05", "client_idle_timeout")
+	case k.status != 'I' && k.ps.IdleTransactionTimeout > 0:
+		return wire.Fatal("25P03", "idle transaction timeout")
+	}
+	return nil
+}
+
+func (k *sessionClock) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.woken = true
+	if k.timer != nil {
+		k.timer.Stop()
+		k.timer = nil
+	}
+}
+
+// cancelQuery cancels a query that ran longer than query_timeout.
+func (k *sessionClock) cancelQuery() {
+	k.mu.Lock()
+	k.timer = nil
+	k.mu.Unlock()
+	wait := k.g.state.Load().cfg.General.CancelWaitTimeout
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := k.c.cancelServer(ctx); err != nil {
+		k.g.log.Warn("query_timeout: cancel failed", "client", k.c.addr, "err", err)
+		return
+	}
+	k.g.log.Info("query_timeout: query cancelled", "client", k.c.addr, "user", k.c.user)
 }

@@ -25,6 +25,7 @@ type Gateway struct {
 	pools   *pool.Manager
 	cancels cancelRegistry
 	stmts   stmtRegistry // prepared statements under transaction pooling
+	counts  clientCounts // clients per database and user
 
 	// passKeys holds, per server user, the SCRAM keys recovered from the
 	// last successful client login; servers log in with them when the

@@ -66,11 +66,16 @@ func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, ps confi
 		d.Hosts = []string{gen.UnixSocketDir}
 	}
 	set := pool.Settings{
-		Size:        ps.Size,
-		MinSize:     ps.MinSize,
-		Lifetime:    ps.ServerLifetime,
-		IdleTimeout: ps.ServerIdleTimeout,
-		LoginRetry:  gen.ServerLoginRetry,
+		Size:           ps.Size,
+		MinSize:        ps.MinSize,
+		ReserveSize:    ps.ReserveSize,
+		ReserveTimeout: ps.ReserveTimeout,
+		Lifetime:       ps.ServerLifetime,
+		IdleTimeout:    ps.ServerIdleTimeout,
+		LoginRetry:     gen.ServerLoginRetry,
+		CheckQuery:     gen.ServerCheckQuery,
+		CheckDelay:     gen.ServerCheckDelay,
+		CheckDisabled:  gen.ServerCheckDisabled,
 	}
 	if ps.Mode == config.PoolSession || gen.ServerResetQueryAlways {
 		set.ResetQuery = gen.ServerResetQuery
@@ -79,7 +84,9 @@ func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, ps confi
 	if gen.AuthType != config.AuthServer {
 		creds = func() pool.Authenticator { return g.serverAuth(db, key.User) }
 	}
-	return pool.New(key, d, set, creds)
+	return pool.New(key, d, set, creds,
+		g.pools.DBLimiter(key.Database, ps.MaxDBConnections),
+		g.pools.UserLimiter(key.User, ps.MaxUserConnections))
 }
 
 // serverAuth picks how a shared server logs in as user: the database

@@ -383,3 +383,33 @@ func TestCancelFromPsql(t *testing.T) {
 		t.Fatalf("psql was not cancelled: %s", out.String())
 	}
 }
+
+// TestSessionTimeouts: query_timeout cancels, idle_transaction_timeout and
+// client_idle_timeout close, in session pooling too.
+func TestSessionTimeouts(t *testing.T) {
+	p := start(t, setup{general: map[string]string{
+		"query_timeout": "0.3", "idle_transaction_timeout": "0.4", "client_idle_timeout": "0.8"}})
+	ctx := context.Background()
+	c := p.connect(t, scramUser, scramPass, appDB)
+	_, err := c.Exec(ctx, "select pg_sleep(5)")
+	if pe := pgErr(t, err); pe.Code != "57014" {
+		t.Fatalf("query_timeout: %v", err)
+	}
+	if _, err := c.Exec(ctx, "begin"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if _, err := c.Exec(ctx, "select 1"); err == nil {
+		t.Fatal("idle_transaction_timeout did not end the session")
+	}
+	c2 := p.connect(t, scramUser, scramPass, appDB)
+	queryString(t, c2, "select 'busy is fine'")
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := c2.Exec(ctx, "select 1"); err == nil {
+		t.Fatal("client_idle_timeout did not end the session")
+	}
+	logs := p.logs()
+	if !strings.Contains(logs, "idle transaction timeout") || !strings.Contains(logs, "client_idle_timeout") || !strings.Contains(logs, "query_timeout: query cancelled") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+}

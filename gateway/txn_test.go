@@ -407,3 +407,40 @@ func TestServerRestartTransactionMode(t *testing.T) {
 		t.Fatal("no transaction worked after the servers were killed")
 	}
 }
+
+// TestConnectionLimits: max_db_client_connections refuses clients;
+// max_user_connections caps servers across databases, queueing the rest.
+func TestConnectionLimits(t *testing.T) {
+	p := start(t, setup{
+		general: map[string]string{"pool_mode": "transaction", "default_pool_size": "5",
+			"max_db_client_connections": "3", "max_user_connections": "1"},
+		databases: fmt.Sprintf("%s = host=127.0.0.1 port=%d\nother = host=127.0.0.1 port=%d dbname=%s\n",
+			appDB, pg.Port(), pg.Port(), appDB),
+	})
+	a := p.connect(t, scramUser, scramPass, appDB)
+	p.connect(t, scramUser, scramPass, appDB)
+	p.connect(t, scramUser, scramPass, appDB)
+	pe := pgErr(t, tryConnect(p.url(scramUser, scramPass, appDB)))
+	if pe.Code != "53300" || !strings.Contains(pe.Message, "max_db_client_connections") {
+		t.Fatalf("got %+v", pe)
+	}
+	// One server for alice across both databases: the second query waits
+	// for the first transaction to end.
+	b := p.connect(t, scramUser, scramPass, "other")
+	exec1(t, a, "begin")
+	exec1(t, a, "select 1")
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Exec(context.Background(), "select 1")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("second database got a server beyond max_user_connections: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	exec1(t, a, "commit")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
