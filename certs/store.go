@@ -4,11 +4,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,12 +41,16 @@ type Store struct {
 	mu    sync.Mutex // serialises loads; readers use cur
 	pairs []FilePair
 	cur   atomic.Pointer[set]
+	// bad is the digest of file contents that last failed to load, so a
+	// watcher reports a broken file once, not on every later event.
+	bad [sha256.Size]byte
 }
 
 // set is an immutable snapshot of the loaded certificates.
 type set struct {
-	certs []*entry
-	def   *entry // served when no name matches (the first loaded pair)
+	certs  []*entry
+	def    *entry            // served when no name matches (the first loaded pair)
+	digest [sha256.Size]byte // of every file's bytes, in pair order
 }
 
 type entry struct {
@@ -65,24 +73,101 @@ func NewStore(pairs ...FilePair) (*Store, error) {
 func (s *Store) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := &set{}
-	for _, p := range s.pairs {
-		e, err := loadPair(p)
-		if err != nil {
-			return err
-		}
-		next.certs = append(next.certs, e)
+	files, digest, err := s.read()
+	if err != nil {
+		return err
 	}
-	if len(next.certs) == 0 {
-		return errors.New("no certificate configured")
+	next, err := s.build(files, digest)
+	if err != nil {
+		return err
 	}
-	next.def = next.certs[0]
 	s.cur.Store(next)
 	return nil
 }
 
-func loadPair(p FilePair) (*entry, error) {
-	c, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+// reloadIfChanged reloads when the files' bytes differ from the ones in
+// service. It reports whether it swapped in new certificates; a content it
+// already failed to load is not tried (nor reported) again.
+func (s *Store) reloadIfChanged() (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	files, digest, err := s.read()
+	if cur := s.cur.Load(); err == nil && cur != nil && cur.digest == digest {
+		s.bad = [sha256.Size]byte{} // back to the contents in service
+		return false, nil
+	}
+	if digest == s.bad {
+		return false, nil
+	}
+	var next *set
+	if err == nil {
+		next, err = s.build(files, digest)
+	}
+	if err != nil {
+		s.bad = digest
+		return false, err
+	}
+	s.bad = [sha256.Size]byte{}
+	s.cur.Store(next)
+	return true, nil
+}
+
+// pemPair is one pair's file contents.
+type pemPair struct {
+	pair      FilePair
+	cert, key []byte
+}
+
+// read reads every file once. On a read error the digest still covers
+// what was read plus the failing path, so a persistent error is
+// recognised as the same failure.
+func (s *Store) read() ([]pemPair, [sha256.Size]byte, error) {
+	h := sha256.New()
+	out := make([]pemPair, 0, len(s.pairs))
+	for _, p := range s.pairs {
+		c, err := os.ReadFile(p.CertFile)
+		if err != nil {
+			h.Write([]byte("error:" + p.CertFile))
+			return nil, sum(h.Sum(nil)), fmt.Errorf("load certificate %s with key %s: %w", p.CertFile, p.KeyFile, err)
+		}
+		k, err := os.ReadFile(p.KeyFile)
+		if err != nil {
+			h.Write([]byte("error:" + p.KeyFile))
+			return nil, sum(h.Sum(nil)), fmt.Errorf("load certificate %s with key %s: %w", p.CertFile, p.KeyFile, err)
+		}
+		// Length prefixes keep "ab"+"c" and "a"+"bc" apart.
+		fmt.Fprintf(h, "%d:%d:", len(c), len(k))
+		h.Write(c)
+		h.Write(k)
+		out = append(out, pemPair{pair: p, cert: c, key: k})
+	}
+	return out, sum(h.Sum(nil)), nil
+}
+
+func sum(b []byte) (d [sha256.Size]byte) {
+	copy(d[:], b)
+	return d
+}
+
+func (s *Store) build(files []pemPair, digest [sha256.Size]byte) (*set, error) {
+	next := &set{digest: digest}
+	for _, f := range files {
+		e, err := parsePair(f)
+		if err != nil {
+			return nil, err
+		}
+		next.certs = append(next.certs, e)
+	}
+	if len(next.certs) == 0 {
+		return nil, errors.New("no certificate configured")
+	}
+	next.def = next.certs[0]
+	return next, nil
+}
+
+func parsePair(f pemPair) (*entry, error) {
+	p := f.pair
+	c, err := tls.X509KeyPair(f.cert, f.key)
 	if err != nil {
 		return nil, fmt.Errorf("load certificate %s with key %s: %w", p.CertFile, p.KeyFile, err)
 	}
@@ -128,15 +213,46 @@ func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	if cur == nil {
 		return nil, errors.New("no certificate loaded")
 	}
-	name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
-	if name != "" && len(cur.certs) > 1 {
-		for _, e := range cur.certs {
-			if e.cert.Leaf.VerifyHostname(name) == nil {
-				return e.cert, nil
-			}
+	if len(cur.certs) > 1 {
+		if c := cur.match(serverName(hello)); c != nil {
+			return c, nil
 		}
 	}
 	return cur.def.cert, nil
+}
+
+// match returns the first certificate whose names cover name, or nil.
+func (s *Store) match(name string) *tls.Certificate {
+	if cur := s.cur.Load(); cur != nil {
+		return cur.match(name)
+	}
+	return nil
+}
+
+// fallback returns the default certificate, or nil before the first load.
+func (s *Store) fallback() *tls.Certificate {
+	if cur := s.cur.Load(); cur != nil {
+		return cur.def.cert
+	}
+	return nil
+}
+
+func (cur *set) match(name string) *tls.Certificate {
+	if name == "" {
+		return nil
+	}
+	for _, e := range cur.certs {
+		if e.cert.Leaf.VerifyHostname(name) == nil {
+			return e.cert
+		}
+	}
+	return nil
+}
+
+// serverName is the client's SNI in the form certificates are matched
+// against: lower case, without a trailing dot.
+func serverName(hello *tls.ClientHelloInfo) string {
+	return strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
 }
 
 // Infos describes the certificates in service, in load order.
@@ -148,6 +264,19 @@ func (s *Store) Infos() []Info {
 	out := make([]Info, len(cur.certs))
 	for i, e := range cur.certs {
 		out[i] = e.info
+	}
+	return out
+}
+
+// dirs returns the directories holding the store's files, each once.
+func (s *Store) dirs() []string {
+	var out []string
+	for _, p := range s.pairs {
+		for _, f := range []string{p.CertFile, p.KeyFile} {
+			if d := filepath.Dir(filepath.Clean(f)); !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
 	}
 	return out
 }
