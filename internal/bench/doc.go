@@ -1,0 +1,54 @@
+// Command bench measures pgbun against PgBouncer on the same machine, in
+// one run, and is the only place pgbun's speed is measured: tests never
+// time anything.
+//
+// It starts a throwaway PostgreSQL cluster (max_connections=250,
+// shared_buffers=128MB), a role "bench" with a SCRAM password and a pgbench
+// database at -scale, then PgBouncer (Debian's /usr/sbin/pgbouncer) and
+// pgbun, both from one generated configuration: a shared common.ini that
+// ends inside its [pgbouncer] section and a three-line wrapper per program
+// that includes it and adds the listening port, pidfile and logfile. Both
+// poolers run as the postgres OS user, authenticate clients with
+// SCRAM-SHA-256 against the same userlist (which holds the plaintext
+// password, so both log in to PostgreSQL with it), offer TLS to clients
+// with the same certificate, and reach PostgreSQL over plain TCP on
+// loopback.
+//
+// For every pool mode (-modes), client count (-clients) and TLS setting
+// (-tls), it runs -rounds rounds of `pgbench -n -S -M simple` for
+// -duration against each target: "direct" (PostgreSQL itself, only up to
+// 200 clients), "pgbouncer" and "pgbun". The order of the targets rotates
+// every round and the runs are separated by a second of rest, so a drift
+// of the machine (thermal, page cache, a noisy neighbour) spreads over all
+// targets instead of favouring one. Clients connect with sslmode=require on
+// TLS runs (the pooler's TLS is measured, not certificate verification)
+// and sslmode=disable otherwise.
+//
+// Reading the output: tps is pgbench's figure without the initial
+// connection time, as median, minimum and maximum over the rounds. "cpu
+// µs/txn" is the pooler process's user+system CPU time during the whole run
+// (from /proc/<pid>/stat, which has 10 ms resolution) divided by tps ×
+// duration; it includes the logins and TLS handshakes of the run, and it is
+// what a pooler costs the machine per query. PgBouncer is single-threaded;
+// pgbun may use every core, which on a machine shared with PostgreSQL and
+// pgbench is a cost as much as a gain, so read tps and CPU together.
+//
+// The summary ratios pair the runs of the same round, which ran seconds
+// apart: "pgbun/pgbouncer = 1.07x (median of 3 rounds)" is the median of
+// the per-round quotients of pgbun's tps by PgBouncer's, so above 1 pgbun
+// served more transactions per second. "pgbun/direct" compares with
+// PostgreSQL without a pooler, where a value near 1 means the pooler costs
+// little. Absolute numbers drift between runs and machines; compare within
+// one run. The table also goes to .bench/results-<timestamp>.json with
+// every run's figures.
+//
+// Usage (from the repository root, after `make build`):
+//
+//	go run ./internal/bench [-duration 10s] [-rounds 3] [-clients 50,1000]
+//	    [-modes session,transaction] [-scale 10] [-tls both|on|off]
+//	    [-pool 20] [-only pgbun,pgbouncer,direct] [-keep]
+//
+// A target that cannot start or that refuses a mode (pgbun before it
+// supports transaction pooling, say) shows as an error in its rows, the
+// other targets still run, and the exit status is 1.
+package main

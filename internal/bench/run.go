@@ -1,0 +1,398 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pgbun/pgbun/internal/pgtest"
+)
+
+// Bounds of the runs.
+const (
+	restBetweenRuns = time.Second
+	// pgbenchSlack covers connecting a thousand clients with SCRAM and TLS
+	// and the final report, on top of -duration.
+	pgbenchSlack = 2 * time.Minute
+	errTextLimit = 300
+)
+
+// runResult is one pgbench run against one target.
+type runResult struct {
+	Round     int     `json:"round"` // from 0
+	TPS       float64 `json:"tps"`
+	Txns      int64   `json:"transactions"` // processed, as pgbench counts them
+	LatencyMs float64 `json:"latency_ms"`
+	CPUSec    float64 `json:"cpu_seconds,omitempty"`    // the pooler's, during the run
+	CPUPerTxn float64 `json:"cpu_us_per_txn,omitempty"` // the pooler's, µs per transaction
+	Err       string  `json:"error,omitempty"`
+}
+
+// row is the runs of one target at one (mode, clients, tls).
+type row struct {
+	Mode    string      `json:"mode"`
+	Clients int         `json:"clients"`
+	TLS     bool        `json:"tls"`
+	Target  target      `json:"target"`
+	NA      string      `json:"not_applicable,omitempty"` // why it was not run, when that is expected
+	Err     string      `json:"error,omitempty"`          // why it could not run at all
+	Runs    []runResult `json:"runs"`
+}
+
+// run returns the row's successful run of round r.
+func (r *row) run(round int) (runResult, bool) {
+	for _, x := range r.Runs {
+		if x.Round == round && x.Err == "" {
+			return x, true
+		}
+	}
+	return runResult{}, false
+}
+
+// failed reports whether anything in the row went wrong.
+func (r *row) failed() bool {
+	if r.Err != "" {
+		return true
+	}
+	for _, x := range r.Runs {
+		if x.Err != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// runAll runs every (mode, clients) group and returns the rows, complete
+// or, when ctx ends, as far as they got.
+func (e *env) runAll(ctx context.Context) []*row {
+	var rows []*row
+	for _, mode := range e.opts.modes {
+		for _, clients := range e.opts.clients {
+			if ctx.Err() != nil {
+				return rows
+			}
+			rows = append(rows, e.runGroup(ctx, mode, clients)...)
+		}
+	}
+	return rows
+}
+
+// runGroup starts the poolers for one (mode, clients), runs the rounds for
+// each TLS setting and stops the poolers.
+func (e *env) runGroup(ctx context.Context, mode string, clients int) []*row {
+	var rows []*row
+	byKey := map[string]*row{}
+	key := func(tls bool, t target) string { return fmt.Sprint(tls, t) }
+	for _, tls := range e.opts.tls {
+		for _, t := range e.opts.only {
+			r := &row{Mode: mode, Clients: clients, TLS: tls, Target: t, Runs: []runResult{}}
+			rows = append(rows, r)
+			byKey[key(tls, t)] = r
+		}
+	}
+	mark := func(t target, na, err string) {
+		for _, tls := range e.opts.tls {
+			r := byKey[key(tls, t)]
+			r.NA, r.Err = na, err
+		}
+	}
+	active := e.applicable(mode, clients, mark)
+
+	poolers, running := e.startPoolers(ctx, mode, clients, active, mark)
+	defer func() {
+		for _, p := range poolers {
+			if err := p.stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+		}
+	}()
+	if ctx.Err() != nil {
+		return rows
+	}
+
+	first := true
+	for _, tls := range e.opts.tls {
+		for round := range e.opts.rounds {
+			for _, t := range rotate(running, round) {
+				if !first && !sleepCtx(ctx, restBetweenRuns) {
+					return rows
+				}
+				first = false
+				res := e.runOne(ctx, t, tls, clients, poolers[t])
+				res.Round = round
+				if ctx.Err() != nil {
+					return rows
+				}
+				r := byKey[key(tls, t)]
+				r.Runs = append(r.Runs, res)
+				fmt.Fprintf(os.Stderr, "%s, %d clients, tls %s, round %d/%d: %-9s %s\n",
+					mode, clients, onOff(tls), round+1, e.opts.rounds, t, describeRun(res))
+			}
+		}
+	}
+	return rows
+}
+
+// startPoolers starts the poolers among active for (mode, clients) and
+// returns them with the targets that can run: direct and every pooler that
+// came up. A pooler that fails is marked in its rows and its log is shown;
+// it is returned too, so the caller stops it.
+func (e *env) startPoolers(ctx context.Context, mode string, clients int, active []target,
+	mark func(t target, na, err string)) (map[target]*pooler, []target) {
+	poolers := map[target]*pooler{}
+	var running []target
+	for _, t := range active {
+		if t == targetDirect {
+			running = append(running, t)
+			continue
+		}
+		p, err := e.startReady(ctx, t, mode, clients)
+		if p != nil {
+			poolers[t] = p
+		}
+		if ctx.Err() != nil {
+			return poolers, nil
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s, %s mode, %d clients: %v\n", t, mode, clients, err)
+			if p != nil {
+				fmt.Fprint(os.Stderr, p.logTail())
+			}
+			mark(t, "", err.Error())
+			continue
+		}
+		running = append(running, t)
+	}
+	return poolers, running
+}
+
+// applicable returns the targets that can run at (mode, clients) and marks
+// the others not applicable, with the reason.
+func (e *env) applicable(mode string, clients int, mark func(t target, na, err string)) []target {
+	var active, pooled []target
+	direct := false
+	for _, t := range e.opts.only {
+		switch {
+		case t == targetDirect && clients > maxDirectClients:
+			mark(t, fmt.Sprintf("direct runs only up to %d clients", maxDirectClients), "")
+		case t == targetDirect:
+			direct = true
+			active = append(active, t)
+		default:
+			pooled = append(pooled, t)
+		}
+	}
+	if mode == "session" {
+		// Each pooler keeps its session pool's servers open between its
+		// runs, while the other targets run.
+		need := len(pooled) * poolSize(mode, clients, e.opts.pool)
+		if direct {
+			need += clients
+		}
+		if limit := maxConnections - reservedConns; need > limit {
+			for _, t := range pooled {
+				mark(t, fmt.Sprintf("session mode with %d clients needs %d PostgreSQL connections, at most %d are free",
+					clients, need, limit), "")
+			}
+			return active
+		}
+	}
+	return append(active, pooled...)
+}
+
+// startReady writes the configuration for (mode, clients), starts pooler t
+// and waits until it accepts logins on every TLS setting to be run. The
+// pooler is returned also on error, so the caller can show its log and stop
+// it.
+func (e *env) startReady(ctx context.Context, t target, mode string, clients int) (*pooler, error) {
+	port, err := pgtest.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	common := filepath.Join(e.dir, "common.ini")
+	body := commonINI(iniParams{
+		PGPort: e.pg.Port(), AuthFile: e.authFile, CertFile: e.certFile, KeyFile: e.keyFile,
+		Mode: mode, PoolSize: poolSize(mode, clients, e.opts.pool),
+	})
+	if err := writeShared(common, body); err != nil {
+		return nil, err
+	}
+	spec := poolerSpec{
+		name:    t,
+		port:    port,
+		dir:     e.dir,
+		ini:     filepath.Join(e.dir, string(t)+".ini"),
+		logfile: filepath.Join(e.dir, string(t)+".log"),
+		outfile: filepath.Join(e.dir, string(t)+".out"),
+	}
+	switch t {
+	case targetPgBouncer:
+		// SIGINT is PgBouncer's safe shutdown; SIGTERM also waits for
+		// clients in newer releases.
+		spec.bin, spec.stopSig = e.opts.pgbouncer, syscall.SIGINT
+	case targetPgbun:
+		spec.bin, spec.stopSig = e.opts.pgbun, syscall.SIGTERM
+	default:
+		return nil, fmt.Errorf("%s is not a pooler", t)
+	}
+	wrapper := wrapperINI(common, port, filepath.Join(e.dir, string(t)+".pid"), spec.logfile)
+	if err := writeShared(spec.ini, wrapper); err != nil {
+		return nil, err
+	}
+	p, err := startPooler(spec)
+	if err != nil {
+		return nil, err
+	}
+	var css []string
+	for _, tls := range e.opts.tls {
+		css = append(css, connString(port, tls))
+	}
+	return p, p.waitReady(ctx, css, e.password)
+}
+
+// writeShared writes a file the poolers read.
+func writeShared(path, body string) error {
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return giveToPostgres(path)
+}
+
+// connString is a libpq keyword/value string for the bench role on a port
+// of 127.0.0.1. It holds no password: that goes through PGPASSWORD or the
+// config.
+func connString(port int, tls bool) string {
+	mode := "disable"
+	if tls {
+		mode = "require"
+	}
+	return fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s user=%s sslmode=%s connect_timeout=30",
+		port, benchDB, benchUser, mode)
+}
+
+// runOne runs pgbench once against t. p is t's pooler, nil for direct.
+func (e *env) runOne(ctx context.Context, t target, tls bool, clients int, p *pooler) runResult {
+	port := e.pg.Port()
+	var before uint64
+	if p != nil {
+		if done, err := p.exited(); done {
+			return runResult{Err: fmt.Sprintf("%s has exited (%v)", t, err)}
+		}
+		port = p.port
+		var err error
+		if before, err = cpuTicks(p.pid()); err != nil {
+			return runResult{Err: err.Error()}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.duration+pgbenchSlack)
+	defer cancel()
+	secs := int(e.opts.duration / time.Second)
+	cmd := exec.CommandContext(ctx, e.pgbench, "-n", "-S", "-M", "simple",
+		"-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(2, clients)), "-T", strconv.Itoa(secs),
+		connString(port, tls))
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+e.password)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Interrupted, pgbench gets SIGINT first so its connections end
+	// cleanly; WaitDelay bounds the wait before the kill.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	cmd.WaitDelay = killWait
+	runErr := cmd.Run()
+	var res runResult
+	if p != nil {
+		after, err := cpuTicks(p.pid())
+		if err != nil {
+			return runResult{Err: err.Error()}
+		}
+		res.CPUSec = float64(after-before) / userHZ
+	}
+	if runErr != nil {
+		res.Err = fmt.Sprintf("pgbench: %v: %s", runErr, firstError(stderr.String()))
+		return res
+	}
+	pr, err := parsePgbench(stdout.String())
+	if err != nil {
+		res.Err = err.Error()
+		if msg := firstError(stderr.String()); msg != "" {
+			res.Err += ": " + msg
+		}
+		return res
+	}
+	res.TPS, res.Txns, res.LatencyMs = pr.TPS, pr.Txns, pr.LatencyMs
+	res.CPUPerTxn = cpuPerTxn(res.CPUSec, res.TPS, e.opts.duration)
+	return res
+}
+
+// cpuPerTxn is the pooler's CPU time in µs per transaction, counting
+// tps × duration transactions. pgbench's -T includes the time clients take
+// to connect while its tps leaves it out, so this denominator is the same
+// full-length run for every target, and the logins' CPU is spread over it.
+func cpuPerTxn(cpuSec, tps float64, d time.Duration) float64 {
+	txns := tps * d.Seconds()
+	if cpuSec <= 0 || txns <= 0 {
+		return 0
+	}
+	return cpuSec * 1e6 / txns
+}
+
+// firstError picks the most telling line of pgbench's standard error: the
+// first that reports an error, else the last one.
+func firstError(stderr string) string {
+	var last string
+	for line := range strings.Lines(stderr) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if strings.Contains(line, "error") || strings.Contains(line, "FATAL") {
+			return clip(line)
+		}
+		last = line
+	}
+	return clip(last)
+}
+
+func clip(s string) string {
+	if len(s) > errTextLimit {
+		return s[:errTextLimit] + "..."
+	}
+	return s
+}
+
+func describeRun(r runResult) string {
+	if r.Err != "" {
+		return "error: " + r.Err
+	}
+	s := fmt.Sprintf("%9.0f tps", r.TPS)
+	if r.CPUSec > 0 {
+		s += fmt.Sprintf(", %.1f µs CPU/txn", r.CPUPerTxn)
+	}
+	return s
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// sleepCtx sleeps for d and reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
