@@ -3,6 +3,7 @@ package authn
 import (
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -81,6 +82,21 @@ type Secret struct {
 	Kind  SecretKind
 	text  string // plaintext password, or "md5" + 32 lowercase hex digits
 	scram *SCRAMSecret
+}
+
+// Equal reports whether two secrets are the same, in constant time for
+// secrets of the same kind and size.
+func (s Secret) Equal(o Secret) bool {
+	if s.Kind != o.Kind {
+		return false
+	}
+	if s.Kind == SecretSCRAM {
+		return s.scram != nil && o.scram != nil && s.scram.Iterations == o.scram.Iterations &&
+			subtle.ConstantTimeCompare(s.scram.Salt, o.scram.Salt) == 1 &&
+			subtle.ConstantTimeCompare(s.scram.StoredKey, o.scram.StoredKey) == 1 &&
+			subtle.ConstantTimeCompare(s.scram.ServerKey, o.scram.ServerKey) == 1
+	}
+	return subtle.ConstantTimeCompare([]byte(s.text), []byte(o.text)) == 1
 }
 
 // ParseSecret classifies s the way PgBouncer's get_password_type does

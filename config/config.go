@@ -90,17 +90,21 @@ type General struct {
 	AutodbIdleTimeout      time.Duration // autodb_idle_timeout, default 3600s
 	PoolIdleTimeout        time.Duration // pool_idle_timeout, 0 = pools are never freed
 
-	AuthType        AuthType // auth_type, default md5
-	AuthFile        string   // auth_file
-	AuthHBAFile     string   // auth_hba_file
-	AuthIdentFile   string   // auth_ident_file
-	AuthUser        string   // auth_user
-	AuthQuery       string   // auth_query
-	AuthDBName      string   // auth_dbname
-	AuthLDAPOptions string   // auth_ldap_options
-	ScramIterations int      // scram_iterations, default 4096
-	AdminUsers      []string // admin_users
-	StatsUsers      []string // stats_users
+	AuthType      AuthType // auth_type, default md5
+	AuthFile      string   // auth_file
+	AuthHBAFile   string   // auth_hba_file
+	AuthIdentFile string   // auth_ident_file
+	AuthUser      string   // auth_user
+	AuthQuery     string   // auth_query
+	AuthDBName    string   // auth_dbname
+	// auth_query results are cached (pgbun's own keys):
+	AuthCacheSize        int           // auth_cache_size, default 10000 users
+	AuthCacheTTL         time.Duration // auth_cache_ttl, default 60s; 0 = no caching
+	AuthNegativeCacheTTL time.Duration // auth_negative_cache_ttl, default 5s; 0 = no caching
+	AuthLDAPOptions      string        // auth_ldap_options
+	ScramIterations      int           // scram_iterations, default 4096
+	AdminUsers           []string      // admin_users
+	StatsUsers           []string      // stats_users
 
 	ServerResetQuery       string        // server_reset_query, default "DISCARD ALL"
 	ServerResetQueryAlways bool          // server_reset_query_always

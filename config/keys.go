@@ -55,9 +55,45 @@ var implemented = map[string]bool{
 	"databases.datestyle": true, "databases.timezone": true, "databases.application_name": true,
 
 	"users.pool_mode": true, "users.pool_size": true,
+	"auth_user":                           true,
+	"auth_query":                          true,
+	"auth_dbname":                         true,
+	"auth_cache_size":                     true,
+	"auth_cache_ttl":                      true,
+	"auth_negative_cache_ttl":             true,
+	"max_prepared_statements":             true,
+	"track_extra_parameters":              true,
+	"reserve_pool_size":                   true,
+	"reserve_pool_timeout":                true,
+	"max_db_connections":                  true,
+	"max_user_connections":                true,
+	"max_db_client_connections":           true,
+	"max_user_client_connections":         true,
+	"server_check_query":                  true,
+	"server_check_delay":                  true,
+	"client_idle_timeout":                 true,
+	"idle_transaction_timeout":            true,
+	"transaction_timeout":                 true,
+	"query_timeout":                       true,
+	"databases.auth_user":                 true,
+	"databases.auth_query":                true,
+	"databases.auth_dbname":               true,
+	"databases.reserve_pool_size":         true,
+	"databases.max_db_connections":        true,
+	"databases.max_db_client_connections": true,
+	"users.reserve_pool_size":             true,
+	"users.max_user_connections":          true,
+	"users.max_user_client_connections":   true,
+	"users.query_timeout":                 true,
+	"users.idle_transaction_timeout":      true,
+	"users.transaction_timeout":           true,
+	"users.client_idle_timeout":           true,
 }
 
-const defaultAuthQuery = "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin"
+// defaultAuthQuery is PgBouncer's default query, schema-qualified so that
+// nothing in the auth_user's search_path can stand in for pg_authid,
+// now() or the = operator.
+const defaultAuthQuery = "SELECT rolname, CASE WHEN rolvaliduntil < pg_catalog.now() THEN NULL ELSE rolpassword END FROM pg_catalog.pg_authid WHERE rolname OPERATOR(pg_catalog.=) $1 AND rolcanlogin"
 
 // settings is every [pgbouncer] key PgBouncer documents (1.25 and the
 // keys added since), with PgBouncer's defaults. pgbun departs from them
@@ -71,6 +107,9 @@ var settings = []setting{
 	keep(strKey("auth_ident_file", "", func(g *General) *string { return &g.AuthIdentFile })),
 	withRedact(keep(strKey("auth_ldap_options", "", func(g *General) *string { return &g.AuthLDAPOptions })), redactLDAPOptions),
 	strKey("auth_query", defaultAuthQuery, func(g *General) *string { return &g.AuthQuery }),
+	intKey("auth_cache_size", "10000", 1, math.MaxInt32, func(g *General) *int { return &g.AuthCacheSize }),
+	durKey("auth_cache_ttl", "60", time.Second, func(g *General) *time.Duration { return &g.AuthCacheTTL }),
+	durKey("auth_negative_cache_ttl", "5", time.Second, func(g *General) *time.Duration { return &g.AuthNegativeCacheTTL }),
 	authTypeKey("auth_type", "md5"),
 	keep(strKey("auth_user", "", func(g *General) *string { return &g.AuthUser })),
 	durKey("autodb_idle_timeout", "3600", time.Second, func(g *General) *time.Duration { return &g.AutodbIdleTimeout }),
