@@ -41,39 +41,61 @@ func passwordFailed(user, reason string) error {
 
 // authenticate verifies the client per auth_type. auth_type=server defers
 // to the server (see connectServer).
-func (g *Gateway) authenticate(c *client, st *state) error {
-	sec, known := st.users.Lookup(c.user)
-	switch st.cfg.General.AuthType {
-	case config.AuthServer, config.AuthAny:
+func (g *Gateway) authenticate(c *client, st *state, rt *route) error {
+	method := st.cfg.General.AuthType
+	if method == config.AuthServer || method == config.AuthAny {
 		return nil
+	}
+	l, err := g.lookupUser(c, st, rt)
+	if err != nil {
+		return err
+	}
+	switch method {
 	case config.AuthTrust:
-		if st.users != nil && !known {
-			return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "no such user: %q", c.user), reason: "not in auth_file"}
+		if !l.known && (st.users != nil || l.fetch != nil) {
+			return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "no such user: %q", c.user), reason: "unknown user"}
 		}
 		return nil
 	case config.AuthPlain:
-		return g.authCleartext(c, sec, known)
+		err = g.authCleartext(c, st, &l)
 	case config.AuthMD5:
-		if known && sec.Kind != authn.SecretSCRAM {
-			return g.authMD5(c, sec)
+		if l.known && l.sec.Kind != authn.SecretSCRAM {
+			err = g.authMD5(c, st, &l)
+		} else {
+			err = g.authSCRAM(c, st, l)
 		}
-		return g.authSCRAM(c, sec, known)
 	case config.AuthSCRAM:
-		return g.authSCRAM(c, sec, known)
+		err = g.authSCRAM(c, st, l)
+	default:
+		return fmt.Errorf("auth_type %q cannot authenticate clients", method)
 	}
-	return fmt.Errorf("auth_type %q cannot authenticate clients", st.cfg.General.AuthType)
+	if err != nil {
+		return err
+	}
+	g.learn(c.user, l.sec)
+	return nil
+}
+
+// learn keeps what a verified login taught about logging in to the server
+// as user, for users whose secret came from auth_query (auth_file
+// secrets are looked up directly). SCRAM keys are stored by authSCRAM.
+func (g *Gateway) learn(user string, sec authn.Secret) {
+	if sec.Kind == authn.SecretPlain || sec.Kind == authn.SecretMD5 {
+		g.learned.Store(user, sec.ServerCredentials())
+	}
 }
 
 // authSCRAM runs SCRAM-SHA-256 (or -PLUS when the client is on TLS with
 // a certificate that allows channel binding). Unknown users and secrets
 // that cannot verify SCRAM get the same exchange against a mock secret,
 // and the same failure as a wrong password.
-func (g *Gateway) authSCRAM(c *client, sec authn.Secret, known bool) error {
+func (g *Gateway) authSCRAM(c *client, st *state, l userLookup) error {
 	var binding []byte
 	if c.served != nil {
 		binding = authn.TLSServerEndpoint(c.served)
 	}
-	ex := g.keyring.NewSCRAMServerFor(c.user, sec, known, binding)
+	sec := l.sec
+	ex := g.keyring.NewSCRAMServerFor(c.user, sec, l.known, binding)
 
 	out, s := wire.AppendHeader(c.out[:0], 'R')
 	out = binary.BigEndian.AppendUint32(out, authSASL)
@@ -104,13 +126,16 @@ func (g *Gateway) authSCRAM(c *client, sec authn.Secret, known bool) error {
 	}
 	serverFinal, err := ex.Final(body)
 	if err != nil {
+		// The salt is already spent, so a changed password cannot be
+		// checked now; fetching it makes the client's next try work.
+		g.refetch(st, &l, c.user)
 		return scramFailure(c, err)
 	}
 	// Only a secret identical to the server's own yields keys that log in
 	// there; one derived from a plaintext password has its own salt.
 	if sec.Kind == authn.SecretSCRAM {
 		if keys := ex.PassThroughKeys(); keys != nil {
-			g.passKeys.Store(c.user, keys)
+			g.learned.Store(c.user, authn.ServerCredentials{Keys: keys})
 		}
 	}
 	return c.send(appendAuth(c.out[:0], authSASLFinal, serverFinal))
@@ -129,7 +154,8 @@ func scramFailure(c *client, err error) error {
 }
 
 // authMD5 runs PostgreSQL's md5 challenge against a plaintext or md5 secret.
-func (g *Gateway) authMD5(c *client, sec authn.Secret) error {
+func (g *Gateway) authMD5(c *client, st *state, l *userLookup) error {
+	sec := l.sec
 	salt := authn.NewMD5Salt()
 	if err := c.send(appendAuth(c.out[:0], authMD5, salt[:])); err != nil {
 		return err
@@ -142,14 +168,20 @@ func (g *Gateway) authMD5(c *client, sec authn.Secret) error {
 	if !ok {
 		return wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
 	}
-	if !authn.VerifyMD5(c.user, sec, salt, resp) {
-		return passwordFailed(c.user, "md5 response mismatch")
+	if authn.VerifyMD5(c.user, sec, salt, resp) {
+		return nil
 	}
-	return nil
+	// A cached secret may be stale: md5 can be checked again at once.
+	if fresh, ok := g.refetch(st, l, c.user); ok && authn.VerifyMD5(c.user, fresh, salt, resp) {
+		l.sec = fresh
+		return nil
+	}
+	return passwordFailed(c.user, "md5 response mismatch")
 }
 
 // authCleartext asks for the password itself (auth_type=plain).
-func (g *Gateway) authCleartext(c *client, sec authn.Secret, known bool) error {
+func (g *Gateway) authCleartext(c *client, st *state, l *userLookup) error {
+	sec, known := l.sec, l.known
 	if err := c.send(appendAuth(c.out[:0], authCleartext, nil)); err != nil {
 		return err
 	}
@@ -164,10 +196,14 @@ func (g *Gateway) authCleartext(c *client, sec authn.Secret, known bool) error {
 	if !known {
 		return passwordFailed(c.user, "unknown user")
 	}
-	if !authn.VerifyPassword(c.user, sec, pw) {
-		return passwordFailed(c.user, "password mismatch")
+	if authn.VerifyPassword(c.user, sec, pw) {
+		return nil
 	}
-	return nil
+	if fresh, ok := g.refetch(st, l, c.user); ok && authn.VerifyPassword(c.user, fresh, pw) {
+		l.sec = fresh
+		return nil
+	}
+	return passwordFailed(c.user, "password mismatch")
 }
 
 // readPasswordMessage reads the client's next 'p' message.

@@ -59,7 +59,7 @@ func (g *Gateway) serve(c *client) {
 		return
 	}
 	defer g.counts.leave(c.dbname, c.user)
-	if err := g.authenticate(c, st); err != nil {
+	if err := g.authenticate(c, st, rt); err != nil {
 		g.reject(c, "login", err)
 		return
 	}

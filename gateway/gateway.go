@@ -27,10 +27,12 @@ type Gateway struct {
 	stmts   stmtRegistry // prepared statements under transaction pooling
 	counts  clientCounts // clients per database and user
 
-	// passKeys holds, per server user, the SCRAM keys recovered from the
-	// last successful client login; servers log in with them when the
-	// auth_file holds only that user's SCRAM secret.
-	passKeys sync.Map // string -> *authn.PassThroughKeys
+	// learned holds, per user, how servers can log in as that user when
+	// no password is configured: SCRAM keys recovered from the last
+	// successful client login (pass-through), or the md5 hash or password
+	// auth_query returned.
+	learned sync.Map // string -> authn.ServerCredentials
+	authq   *authn.QueryCache
 
 	nclients atomic.Int64 // connected clients, counted against max_client_conn
 
@@ -53,8 +55,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		log:       log,
-		keyring:   authn.NewKeyring(),
+		log:     log,
+		keyring: authn.NewKeyring(),
+		authq: authn.NewQueryCache(authn.QueryCacheConfig{
+			Size: cfg.General.AuthCacheSize, TTL: cfg.General.AuthCacheTTL, NegativeTTL: cfg.General.AuthNegativeCacheTTL,
+		}, nil),
 		pools:     pool.NewManager(),
 		listeners: make(map[net.Listener]struct{}),
 		clients:   make(map[*client]struct{}),

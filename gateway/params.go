@@ -26,6 +26,9 @@ var trackedParams = []string{"client_encoding", "DateStyle", "TimeZone", "Interv
 // clients that use it. Only the server's current owner touches it.
 type serverState struct {
 	gen uint32 // names this server's prepared statements (see stmtCache)
+	// fp is the settings fingerprint of the client the server was last
+	// brought in line with, "" when unknown or changed since.
+	fp string
 	// applied holds the settings pgbun set that the server does not
 	// report back (search_path, statement_timeout, ...), so the next
 	// client can have them set or reset.

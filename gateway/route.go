@@ -73,6 +73,7 @@ func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, ps confi
 		Lifetime:       ps.ServerLifetime,
 		IdleTimeout:    ps.ServerIdleTimeout,
 		LoginRetry:     gen.ServerLoginRetry,
+		WaitTimeout:    gen.QueryWaitTimeout,
 		CheckQuery:     gen.ServerCheckQuery,
 		CheckDelay:     gen.ServerCheckDelay,
 		CheckDisabled:  gen.ServerCheckDisabled,
@@ -90,19 +91,21 @@ func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, ps confi
 }
 
 // serverAuth picks how a shared server logs in as user: the database
-// entry's password, else the user's auth_file secret (plaintext or md5),
-// else SCRAM keys recovered from a client's login. nil when none is known
-// yet (the server may still trust pgbun).
+// entry's password (for its forced user, or any user when it forces none),
+// else the user's auth_file secret when it is a password or md5 hash, else
+// what a client login taught (SCRAM pass-through keys, auth_query
+// secrets). nil when nothing is known yet (the server may still trust
+// pgbun).
 func (g *Gateway) serverAuth(db *config.Database, user string) pool.Authenticator {
-	if db.Password != "" {
+	if db.Password != "" && (db.User == "" || db.User == user) {
 		return pool.CredentialAuth(user, authn.ServerCredentials{Password: db.Password})
 	}
 	st := g.state.Load()
 	if sec, ok := st.users.Lookup(user); ok && sec.Kind != authn.SecretSCRAM {
 		return pool.CredentialAuth(user, sec.ServerCredentials())
 	}
-	if v, ok := g.passKeys.Load(user); ok {
-		return pool.CredentialAuth(user, authn.ServerCredentials{Keys: v.(*authn.PassThroughKeys)})
+	if v, ok := g.learned.Load(user); ok {
+		return pool.CredentialAuth(user, v.(authn.ServerCredentials))
 	}
 	return nil
 }
@@ -122,13 +125,8 @@ func (g *Gateway) connectServer(c *client, st *state, rt *route) (*pool.Server, 
 		return s, serverError(err)
 	}
 	// Authenticated: the login deadline no longer applies, waiting for a
-	// server is bounded by query_wait_timeout instead.
+	// server is bounded by query_wait_timeout (the pool's WaitTimeout).
 	c.raw.SetDeadline(timeZero)
-	if gen.QueryWaitTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, gen.QueryWaitTimeout)
-		defer cancel()
-	}
 	s, err := rt.pool.Acquire(ctx)
 	return s, serverError(err)
 }

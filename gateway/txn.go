@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,9 @@ type txnSession struct {
 	fatal    *wire.Error // why the session must end, set by another goroutine
 	qtimer   *time.Timer // query_timeout
 	ttimer   *time.Timer // transaction_timeout
+	fp       string      // the settings this client wants, as one comparable string
+	fpStale  bool        // params changed since fp was computed
+	timed    bool        // an idle timeout applies: the client's read deadline matters
 }
 
 // downEnd is how a down goroutine finished.
@@ -70,6 +74,8 @@ func newTxnSession(g *Gateway, c *client, st *state, rt *route, welcomeParams ma
 		stmts:       make(map[string]*stmtEntry),
 	}
 	s.tracked = append(append([]string(nil), trackedParams...), gen.TrackExtraParameters...)
+	s.fpStale = true
+	s.timed = rt.settings.ClientIdleTimeout > 0 || rt.settings.IdleTransactionTimeout > 0
 	for _, name := range s.tracked {
 		for k, v := range welcomeParams {
 			if strings.EqualFold(k, name) {
@@ -141,6 +147,8 @@ func (s *txnSession) armClientLocked() {
 	case s.fatal != nil:
 		s.c.raw.SetReadDeadline(aLongTimeAgo)
 		return
+	case !s.timed:
+		return // no timeout: the deadline stays cleared
 	case s.srv == nil:
 		d = ps.ClientIdleTimeout
 	case s.pending == 0 && !s.unsynced && s.srv.Status != 'I':
@@ -151,6 +159,38 @@ func (s *txnSession) armClientLocked() {
 	} else {
 		s.c.raw.SetReadDeadline(timeZero)
 	}
+}
+
+// fingerprintLocked returns the client's wanted settings (startup
+// settings and tracked parameters) as one string, recomputed only after
+// they change.
+func (s *txnSession) fingerprintLocked() string {
+	if !s.fpStale {
+		return s.fp
+	}
+	keys := make([]string, 0, len(s.params)+len(s.c.settings))
+	for k := range s.c.settings {
+		if _, tracked := s.params[k]; !tracked {
+			keys = append(keys, k)
+		}
+	}
+	for k := range s.params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		v, ok := s.params[k]
+		if !ok {
+			v = s.c.settings[k]
+		}
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(v)
+		b.WriteByte(0)
+	}
+	s.fp, s.fpStale = b.String(), false
+	return s.fp
 }
 
 // idleError says why a client read timed out, from the session's state.
@@ -223,30 +263,37 @@ func (s *txnSession) flush() error {
 // link gets a server for the transaction the client is starting, brings
 // its settings in line with the client's, and starts forwarding answers.
 func (s *txnSession) link() error {
-	ctx := context.Background()
-	if t := s.st.cfg.General.QueryWaitTimeout; t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
-	}
-	srv, err := s.rt.pool.Acquire(ctx)
-	if err != nil {
-		return serverError(err)
-	}
-	s.mu.Lock()
-	want := make(map[string]string, len(s.params)+len(s.c.settings))
-	for k, v := range s.c.settings {
-		want[k] = v
-	}
-	for k, v := range s.params {
-		want[k] = v
-	}
-	s.mu.Unlock()
-	if err := syncParams(srv, want); err != nil {
-		s.rt.pool.Release(srv, srv.Status == 'I')
-		return err
+	srv := s.rt.pool.TryAcquire()
+	if srv == nil {
+		// The pool bounds the wait by query_wait_timeout.
+		var err error
+		if srv, err = s.rt.pool.Acquire(context.Background()); err != nil {
+			return serverError(err)
+		}
 	}
 	ss := stateOf(srv)
+	// A server last brought in line with these very settings, and not
+	// changed since, needs no query.
+	s.mu.Lock()
+	fp := s.fingerprintLocked()
+	var want map[string]string
+	if ss.fp != fp {
+		want = make(map[string]string, len(s.params)+len(s.c.settings))
+		for k, v := range s.c.settings {
+			want[k] = v
+		}
+		for k, v := range s.params {
+			want[k] = v
+		}
+	}
+	s.mu.Unlock()
+	if want != nil {
+		if err := syncParams(srv, want); err != nil {
+			s.rt.pool.Release(srv, srv.Status == 'I')
+			return err
+		}
+		ss.fp = fp
+	}
 	if ss.prepared == nil {
 		ss.prepared = newStmtCache(s.maxPrepared, ss.gen)
 	}

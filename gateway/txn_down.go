@@ -181,9 +181,13 @@ func (o *txnObserver) Message(typ byte, body []byte) {
 			return
 		}
 		o.srv.SetParam(name, value)
+		if s.ss != nil {
+			s.ss.fp = "" // the server's settings moved
+		}
 		for _, t := range s.tracked {
-			if strings.EqualFold(t, name) {
+			if strings.EqualFold(t, name) && s.params[t] != value {
 				s.params[t] = value
+				s.fpStale = true
 			}
 		}
 	case 'C':
@@ -199,6 +203,7 @@ func (o *txnObserver) Message(typ byte, body []byte) {
 				s.ss.junk, s.ss.closing = nil, nil
 				if tag == "DISCARD ALL" {
 					clear(s.ss.applied)
+					s.ss.fp = ""
 				}
 			}
 			for name, e := range s.stmts {

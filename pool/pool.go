@@ -24,6 +24,10 @@ type Settings struct {
 	Lifetime       time.Duration // close servers older than this on release; 0 = use each once
 	IdleTimeout    time.Duration // close servers idle longer than this; 0 = never
 	LoginRetry     time.Duration // after a failed login, fail fast for this long
+	// WaitTimeout ends a client's wait in line (query_wait_timeout),
+	// checked by housekeeping so that waiting costs no timer; 0 = wait
+	// until the caller's context ends.
+	WaitTimeout time.Duration
 	// CheckQuery runs on a server idle for more than CheckDelay before it
 	// is handed out ("" sends an empty query); CheckDisabled turns it off.
 	CheckQuery    string
@@ -112,6 +116,32 @@ func New(key Key, d *Dialer, set Settings, creds func() Authenticator, limits ..
 	return p
 }
 
+// TryAcquire returns an idle, healthy server at once, or nil when none is
+// idle or clients are already queued (Acquire then waits in line). It is
+// the allocation-free fast path of a busy transaction pool.
+func (p *Pool) TryAcquire() *Server {
+	for {
+		p.mu.Lock()
+		if p.closed || len(p.waiters) > 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		s := p.takeIdleLocked()
+		if s == nil {
+			p.mu.Unlock()
+			return nil
+		}
+		p.active++
+		p.stats.Acquired++
+		set := p.checkSettingsLocked()
+		p.mu.Unlock()
+		if p.healthy(s, set) {
+			return s
+		}
+		p.putBack(s, false)
+	}
+}
+
 // Acquire returns a server for exclusive use: an idle one that is still
 // alive, a new one when the pool has room, or the next one released, in
 // arrival order. The wait ends with ctx (which carries query_wait_timeout).
@@ -138,8 +168,9 @@ func (p *Pool) acquire(ctx context.Context, dedicated Authenticator, params map[
 			if s := p.takeIdleLocked(); s != nil {
 				p.active++
 				p.stats.Acquired++
+				set := p.checkSettingsLocked()
 				p.mu.Unlock()
-				if p.healthy(s) {
+				if p.healthy(s, set) {
 					return s, nil
 				}
 				p.putBack(s, false)
@@ -177,15 +208,21 @@ func (p *Pool) acquire(ctx context.Context, dedicated Authenticator, params map[
 			s.Close()
 			return p.open(ctx, dedicated, params)
 		}
-		if p.healthy(s) {
+		p.mu.Lock()
+		set := p.checkSettingsLocked()
+		p.mu.Unlock()
+		if p.healthy(s, set) {
 			return s, nil
 		}
 		p.putBack(s, false)
 	}
 }
 
+// timedOut is handed to a waiter whose WaitTimeout passed.
+var timedOut = new(Server)
+
 // wait queues the caller (p.mu held on entry, released) until a server or
-// a slot is handed over, or ctx ends.
+// a slot is handed over, the pool's WaitTimeout passes, or ctx ends.
 func (p *Pool) wait(ctx context.Context) (*Server, error) {
 	w := &waiter{since: time.Now(), ch: make(chan *Server, 1)}
 	p.waiters = append(p.waiters, w)
@@ -207,23 +244,46 @@ func (p *Pool) wait(ctx context.Context) (*Server, error) {
 	p.mu.Lock()
 	p.stats.WaitTime += time.Since(w.since)
 	p.mu.Unlock()
+	if s == timedOut {
+		return nil, fmt.Errorf("%w: waited %s", ErrWaitTimeout, time.Since(w.since).Round(time.Millisecond))
+	}
 	return s, nil
 }
 
 func (p *Pool) total() int { return p.active + p.opening + len(p.idle) }
 
+// livenessAfter is how long a server must have been idle before it is
+// peeked at on acquisition: a server released a moment ago was alive then,
+// and a busy pool should not pay a system call per transaction for it
+// (housekeeping peeks at idle servers every housekeepingPeriod anyway).
+const livenessAfter = 10 * time.Millisecond
+
+// checkSettings are what healthy needs from the pool's settings.
+type checkSettings struct {
+	query    string
+	delay    time.Duration
+	disabled bool
+}
+
+func (p *Pool) checkSettingsLocked() checkSettings {
+	return checkSettings{query: p.set.CheckQuery, delay: p.set.CheckDelay, disabled: p.set.CheckDisabled}
+}
+
 // healthy checks a server taken from the idle list: its socket must be
 // quiet (PostgreSQL says goodbye before it closes a connection), and after
-// CheckDelay idle the check query must pass.
-func (p *Pool) healthy(s *Server) bool {
+// server_check_delay idle the check query must pass (a delay of 0 checks
+// every time, as in PgBouncer).
+func (p *Pool) healthy(s *Server, set checkSettings) bool {
+	idle := time.Since(s.LastUsed)
+	check := !set.disabled && idle >= set.delay
+	if idle < livenessAfter && !check {
+		return true
+	}
 	if !s.alive() {
 		p.noteUnhealthy()
 		return false
 	}
-	p.mu.Lock()
-	set := p.set
-	p.mu.Unlock()
-	if set.CheckDisabled || set.CheckDelay <= 0 || time.Since(s.LastUsed) < set.CheckDelay {
+	if !check {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), resetTimeout)
@@ -231,7 +291,7 @@ func (p *Pool) healthy(s *Server) bool {
 	p.mu.Lock()
 	p.stats.Checked++
 	p.mu.Unlock()
-	if err := s.Exec(ctx, set.CheckQuery); err != nil || s.Status != 'I' {
+	if err := s.Exec(ctx, set.query); err != nil || s.Status != 'I' {
 		p.noteUnhealthy()
 		return false
 	}
@@ -422,6 +482,9 @@ func (p *Pool) reset(s *Server) bool {
 	p.mu.Lock()
 	q := p.set.ResetQuery
 	p.mu.Unlock()
+	if s.Status == 'I' && q == "" {
+		return true // transaction pooling's usual case: nothing to do
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), resetTimeout)
 	defer cancel()
 	if s.Status != 'I' {
@@ -524,6 +587,13 @@ func (p *Pool) maintain(now time.Time) (toOpen int) {
 	clear(p.idle[len(keep):])
 	p.idle = keep
 	p.grantNextLocked()
+	if t := p.set.WaitTimeout; t > 0 {
+		for len(p.waiters) > 0 && now.Sub(p.waiters[0].since) >= t {
+			w := p.waiters[0]
+			p.waiters = p.waiters[1:]
+			w.ch <- timedOut
+		}
+	}
 	total := p.total()
 	retrying := p.loginErr != nil && now.Before(p.loginErrAt.Add(p.set.LoginRetry))
 	if !p.closed && !retrying && total < p.set.MinSize && total < p.set.Size {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -220,4 +222,94 @@ func (s *Server) Cancel(ctx context.Context) error {
 	// keeps the cancel ordered before anything the client sends next.
 	io.Copy(io.Discard, c)
 	return nil
+}
+
+// QueryRow runs sql with one text parameter over the extended protocol
+// (so the parameter is never spliced into SQL) and returns the first row
+// as text, NULL as nil; ok is false when there is no row.
+func (s *Server) QueryRow(ctx context.Context, sql, arg string) (row []*string, ok bool, err error) {
+	if dl, has := ctx.Deadline(); has {
+		s.conn.SetDeadline(dl)
+		defer s.conn.SetDeadline(time.Time{})
+	}
+	b := s.buf[:0]
+	b, st := wire.AppendHeader(b, 'P')
+	b = append(append(b, 0), sql...)
+	b = append(b, 0, 0, 0)
+	b = wire.Finish(b, st)
+	b, st = wire.AppendHeader(b, 'B')
+	b = append(b, 0, 0) // portal, statement: unnamed
+	b = append(b, 0, 0) // no parameter formats: text
+	b = append(b, 0, 1) // one parameter
+	b = binary.BigEndian.AppendUint32(b, uint32(len(arg)))
+	b = append(b, arg...)
+	b = append(b, 0, 0) // no result formats: text
+	b = wire.Finish(b, st)
+	b, st = wire.AppendHeader(b, 'E')
+	b = append(b, 0, 0, 0, 0, 0) // unnamed portal, no row limit
+	b = wire.Finish(b, st)
+	b = append(b, 'S', 0, 0, 0, 4)
+	s.buf = b
+	if _, err := s.conn.Write(b); err != nil {
+		return nil, false, fmt.Errorf("send query to %s: %w", s.Addr, err)
+	}
+	var first *wire.Error
+	for {
+		typ, body, buf, err := wire.ReadMessage(s.br, s.buf, maxServerMessage)
+		s.buf = buf
+		if err != nil {
+			return nil, false, fmt.Errorf("read from %s: %w", s.Addr, err)
+		}
+		switch typ {
+		case 'E':
+			if first == nil {
+				first = wire.ParseError(body)
+			}
+		case 'S':
+			s.setParam(body)
+		case 'D':
+			if !ok {
+				if row, err = decodeRow(body); err != nil {
+					return nil, false, fmt.Errorf("row from %s: %w", s.Addr, err)
+				}
+				ok = true
+			}
+		case 'Z':
+			if len(body) == 1 {
+				s.Status = body[0]
+			}
+			if first != nil {
+				return nil, false, first
+			}
+			return row, ok, nil
+		}
+	}
+}
+
+// decodeRow splits a DataRow body into text columns.
+func decodeRow(body []byte) ([]*string, error) {
+	if len(body) < 2 {
+		return nil, errors.New("short DataRow")
+	}
+	n := int(binary.BigEndian.Uint16(body))
+	body = body[2:]
+	row := make([]*string, 0, n)
+	for range n {
+		if len(body) < 4 {
+			return nil, errors.New("short DataRow")
+		}
+		l := int32(binary.BigEndian.Uint32(body))
+		body = body[4:]
+		if l < 0 {
+			row = append(row, nil)
+			continue
+		}
+		if int(l) > len(body) {
+			return nil, errors.New("DataRow column longer than the message")
+		}
+		v := string(body[:l])
+		row = append(row, &v)
+		body = body[l:]
+	}
+	return row, nil
 }

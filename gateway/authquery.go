@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pgbun/pgbun/authn"
+	"github.com/pgbun/pgbun/config"
+	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/pool"
+)
+
+// userLookup is where a login user's secret came from.
+type userLookup struct {
+	sec   authn.Secret
+	known bool
+	// For auth_query users: the cache entry, whether the answer came from
+	// the cache, and how to fetch it again.
+	key    string
+	cached bool
+	fetch  authn.Fetch
+}
+
+// lookupUser finds c.user's secret: in auth_file, else with auth_query
+// when an auth_user is configured for the route's database.
+func (g *Gateway) lookupUser(c *client, st *state, rt *route) (userLookup, error) {
+	if sec, ok := st.users.Lookup(c.user); ok {
+		return userLookup{sec: sec, known: true}, nil
+	}
+	authUser, query, authDB := authQuerySettings(st, rt.db)
+	if authUser == "" {
+		return userLookup{}, nil
+	}
+	ap, serverDB, err := g.authPool(st, rt, authUser, authDB)
+	if err != nil {
+		return userLookup{}, err
+	}
+	l := userLookup{key: serverDB + "\x00" + authUser + "\x00" + c.user}
+	l.fetch = func(ctx context.Context, user string) (string, bool, error) {
+		return runAuthQuery(ctx, ap, query, user)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), authQueryTimeout(st))
+	defer cancel()
+	res, err := g.authq.Get(ctx, l.key, c.user, l.fetch)
+	if err != nil {
+		return l, &loginError{
+			client: wire.Fatal(wire.CodeConnectionFailure, "authentication is unavailable: auth_query failed"),
+			reason: err.Error(),
+		}
+	}
+	l.sec, l.known, l.cached = res.Secret, res.Found, res.Cached
+	return l, nil
+}
+
+// refetch asks auth_query again after a login failed against a cached
+// secret of a known user; it returns the new secret when it differs.
+// Unknown users are never refetched: a wrong guess is not news.
+func (g *Gateway) refetch(st *state, l *userLookup, user string) (authn.Secret, bool) {
+	if !l.cached || !l.known || l.fetch == nil {
+		return authn.Secret{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), authQueryTimeout(st))
+	defer cancel()
+	res, changed, err := g.authq.Refresh(ctx, l.key, user, l.fetch)
+	if err != nil || !changed || !res.Found {
+		return authn.Secret{}, false
+	}
+	return res.Secret, true
+}
+
+func authQueryTimeout(st *state) time.Duration {
+	if t := st.cfg.General.ClientLoginTimeout; t > 0 {
+		return t
+	}
+	return 30 * time.Second
+}
+
+// authQuerySettings resolves auth_user, auth_query and auth_dbname for a
+// database entry (its own values first).
+func authQuerySettings(st *state, db *config.Database) (user, query, dbname string) {
+	g := &st.cfg.General
+	user, query, dbname = g.AuthUser, g.AuthQuery, g.AuthDBName
+	if db.AuthUser != "" {
+		user = db.AuthUser
+	}
+	if db.AuthQuery != "" {
+		query = db.AuthQuery
+	}
+	if db.AuthDBName != "" {
+		dbname = db.AuthDBName
+	}
+	return user, query, dbname
+}
+
+// authPool returns the pool auth_query runs on: logged in as authUser, to
+// the auth_dbname entry's database or else the route's, used by nothing
+// else, so no client parameter ever reaches its sessions.
+func (g *Gateway) authPool(st *state, rt *route, authUser, authDB string) (*pool.Pool, string, error) {
+	db, name := rt.db, rt.pool.Key.Database
+	if authDB != "" {
+		e, ok := st.cfg.Database(authDB)
+		if !ok {
+			return nil, "", &loginError{
+				client: wire.Fatal(wire.CodeConnectionFailure, "authentication is unavailable: auth_query failed"),
+				reason: fmt.Sprintf("auth_dbname %q is not a [databases] entry", authDB),
+			}
+		}
+		db, name = e, authDB
+	}
+	serverDB := db.DBName
+	if serverDB == "" {
+		serverDB = name
+	}
+	key := pool.Key{
+		Database: "auth_query:" + serverDB + "@" + strings.Join(db.Host, ",") + ":" + strconv.Itoa(db.Port),
+		User:     authUser,
+	}
+	gen := &st.cfg.General
+	p := g.pools.Get(key, func() *pool.Pool {
+		d := &pool.Dialer{
+			Hosts:       db.Host,
+			Port:        db.Port,
+			TLS:         st.serverTLS,
+			Timeout:     gen.ServerConnectTimeout,
+			UserTimeout: gen.TCPUserTimeout,
+			Startup:     map[string]string{"user": authUser, "database": serverDB, "application_name": "pgbun auth_query"},
+		}
+		if len(d.Hosts) == 0 && gen.UnixSocketDir != "" {
+			d.Hosts = []string{gen.UnixSocketDir}
+		}
+		set := pool.Settings{Size: 2, Lifetime: gen.ServerLifetime, IdleTimeout: gen.ServerIdleTimeout, LoginRetry: gen.ServerLoginRetry}
+		return pool.New(key, d, set, func() pool.Authenticator { return g.serverAuth(db, authUser) })
+	})
+	return p, serverDB, nil
+}
+
+// runAuthQuery fetches one user's secret: the query's second column of
+// its first row; no row or NULL means no usable secret.
+func runAuthQuery(ctx context.Context, ap *pool.Pool, query, user string) (string, bool, error) {
+	srv, err := ap.Acquire(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("auth_user connection: %w", err)
+	}
+	row, ok, err := srv.QueryRow(ctx, query, user)
+	_, sqlErr := wire.AsError(err)
+	ap.Release(srv, err == nil || (sqlErr && srv.Status == 'I'))
+	if err != nil {
+		return "", false, err
+	}
+	if !ok {
+		return "", false, nil
+	}
+	if len(row) < 2 {
+		return "", false, errors.New("auth_query must return two columns (user name, secret)")
+	}
+	if row[1] == nil || *row[1] == "" {
+		return "", false, nil
+	}
+	return *row[1], true, nil
+}
