@@ -106,6 +106,7 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 			Storage:            storage,
 			DisableARI:         cfg.DisableARI,
 			Logger:             zl,
+			OnEvent:            onEvent(cfg.OnEvent),
 		})
 		iss := certmagic.NewACMEIssuer(c, certmagic.ACMEIssuer{
 			CA:                      ca,
@@ -353,4 +354,16 @@ func withLeaf(c *tls.Certificate) (*tls.Certificate, error) {
 	cp := *c
 	cp.Leaf = leaf
 	return &cp, nil
+}
+
+// onEvent adapts a plain event callback to certmagic's, which may veto
+// some events by returning an error: pgbun never vetoes.
+func onEvent(f func(string, map[string]any)) func(context.Context, string, map[string]any) error {
+	if f == nil {
+		return nil
+	}
+	return func(_ context.Context, event string, data map[string]any) error {
+		f(event, data)
+		return nil
+	}
 }

@@ -68,6 +68,11 @@ type ACMEConfig struct {
 	OnDemandAllow []string
 	// Logger receives ACME events. nil means slog.Default().
 	Logger *slog.Logger
+	// OnEvent, when set, hears certmagic's certificate events
+	// ("cert_obtaining", "cert_obtained", "cert_failed", ...) with their
+	// data (identifiers, issuer, renewal flag, error), for audit logs and
+	// metrics. It must not block.
+	OnEvent func(event string, data map[string]any)
 
 	// Advanced settings, mostly for tests against a private ACME server.
 

@@ -164,7 +164,38 @@ type General struct {
 
 	ClientTLS ClientTLS
 	ServerTLS ServerTLS
+	ACME      ACME
+
+	// Edge defence (pgbun's own keys).
+	AuthThrottleFailures      int           // auth_throttle_failures, default 5 (0 = off)
+	AuthThrottleWindow        time.Duration // auth_throttle_window, default 60s
+	AuthThrottleLockout       time.Duration // auth_throttle_lockout, default 30s
+	AuthThrottleLockoutMax    time.Duration // auth_throttle_lockout_max, default 3600s
+	MaxClientConnPerAddr      int           // max_client_conn_per_addr, 0 = unlimited
+	ClientConnectRatePerAddr  float64       // client_connect_rate_per_addr, new connections/s, 0 = unlimited
+	MaxUnauthenticatedClients int           // max_unauthenticated_clients, default 1000 (0 = unlimited)
+	AuditLog                  string        // audit_log: "" off, "stderr", or a file path
 }
+
+// ACME is how pgbun obtains its own certificates (acme_*, pgbun's keys).
+type ACME struct {
+	Domains       []string // acme_domains
+	Email         string   // acme_email
+	CA            string   // acme_ca, default Let's Encrypt's production directory
+	CARoot        string   // acme_ca_root: PEM trusted for the ACME server's own TLS
+	Storage       string   // acme_storage, default /var/lib/pgbun/acme
+	Challenge     string   // acme_challenge: tls-alpn-01 (default) or http-01
+	HTTPListen    string   // acme_http_listen: host:port served for http-01
+	RenewRatio    float64  // acme_renew_ratio, default 0.33 (renew with a third of the lifetime left)
+	OnDemandAllow []string // acme_on_demand_allow: names or *.suffix patterns
+	// Advanced: for port forwards, private CAs and short-lived certificates.
+	TLSALPNPort   int           // acme_tls_alpn_port: port the CA's TLS-ALPN-01 validation reaches, default 443
+	CheckInterval time.Duration // acme_renew_check_interval, default 10m
+	ARI           bool          // acme_ari: ask the CA for renewal information (RFC 9773), default on
+}
+
+// Enabled reports whether pgbun manages any certificate itself.
+func (a *ACME) Enabled() bool { return len(a.Domains) > 0 || len(a.OnDemandAllow) > 0 }
 
 // ClientTLS is how pgbun terminates TLS from clients (client_tls_*).
 type ClientTLS struct {
@@ -177,6 +208,9 @@ type ClientTLS struct {
 	DHEParams    string  // client_tls_dheparams (accepted, Go picks groups)
 	ECDHCurve    string  // client_tls_ecdhcurve
 	TLS13Ciphers string  // client_tls13_ciphers (accepted; Go fixes TLS 1.3 suites)
+	// SNIRequired refuses TLS clients whose server name matches no
+	// [databases] sni= entry (client_tls_sni_required, pgbun's own).
+	SNIRequired bool
 }
 
 // ServerTLS is how pgbun connects to PostgreSQL (server_tls_*).
@@ -221,7 +255,10 @@ type Database struct {
 	DateStyle        string        // datestyle
 	TimeZone         string        // timezone
 	ApplicationName  string        // application_name
-	SNI              string        // sni: pgbun's own; TLS server name sent to PostgreSQL ("" = from host)
+	// SNI (sni=, pgbun's own) routes TLS clients whose server name matches
+	// it, exactly or as "*.suffix", to this entry whatever database they
+	// name; the entry's dbname then defaults to the client's.
+	SNI string
 	// Raw is the original value text, for SHOW/diagnostics (password redacted).
 	Raw string
 }

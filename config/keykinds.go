@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"time"
@@ -175,4 +176,34 @@ func (s *setting) effective(g *General) string {
 		v = s.redact(v)
 	}
 	return v
+}
+
+func floatKey(name, def string, min, max float64, f func(*General) *float64) setting {
+	return setting{name: name, def: def,
+		parse: func(g *General, v string) error {
+			x, err := strconv.ParseFloat(trimCSpace(v), 64)
+			if err != nil || x != x {
+				return fmt.Errorf("not a number: %q", v)
+			}
+			if x < min || x > max {
+				return fmt.Errorf("%g is out of range (%g to %g)", x, min, max)
+			}
+			*f(g) = x
+			return nil
+		},
+		fmt: func(g *General) string { return strconv.FormatFloat(*f(g), 'g', -1, 64) },
+	}
+}
+
+func enumKey(name, def string, choices []string, f func(*General) *string) setting {
+	return setting{name: name, def: def,
+		parse: func(g *General, v string) error {
+			c, err := lookupEnum(v, choices)
+			if err == nil {
+				*f(g) = c
+			}
+			return err
+		},
+		fmt: func(g *General) string { return *f(g) },
+	}
 }

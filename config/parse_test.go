@@ -177,7 +177,6 @@ func TestUnknownAndUnsupportedWarnings(t *testing.T) {
 		"test.ini:3: not_a_key: " + msgUnknown,
 		"test.ini:4: server_round_robin: " + msgUnsupported,
 		"test.ini:5: service_name: " + msgUnsupported,
-		"test.ini:7: sni: " + msgUnsupported,
 		"test.ini:7: colour: " + msgUnknown,
 	}
 	var got []string

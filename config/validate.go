@@ -8,8 +8,33 @@ func (p *parser) validate() error {
 	g := &p.cfg.General
 	c := g.ClientTLS
 	verifies := c.SSLMode == SSLVerifyCA || c.SSLMode == SSLVerifyFull
-	if c.SSLMode != SSLDisable && (c.KeyFile == "" || c.CertFile == "") {
-		return p.errorAtKey("client_tls_sslmode", "%s needs client_tls_key_file and client_tls_cert_file", c.SSLMode)
+	acme := g.ACME.Enabled()
+	if c.SSLMode != SSLDisable && (c.KeyFile == "" || c.CertFile == "") && !acme {
+		return p.errorAtKey("client_tls_sslmode", "%s needs client_tls_key_file and client_tls_cert_file (or acme_domains)", c.SSLMode)
+	}
+	if (c.KeyFile == "") != (c.CertFile == "") {
+		if c.KeyFile == "" {
+			return p.errorAtKey("client_tls_cert_file", "set without client_tls_key_file")
+		}
+		return p.errorAtKey("client_tls_key_file", "set without client_tls_cert_file")
+	}
+	if acme {
+		key := "acme_domains"
+		if len(g.ACME.Domains) == 0 {
+			key = "acme_on_demand_allow"
+		}
+		if c.SSLMode == SSLDisable {
+			return p.errorAtKey(key, "needs client_tls_sslmode prefer, require or stricter: certificates are for TLS clients")
+		}
+		if g.ACME.Email == "" {
+			return p.errorAtKey(key, "needs acme_email (the ACME account's contact)")
+		}
+		if g.ACME.Challenge == "http-01" && g.ACME.HTTPListen == "" {
+			return p.errorAtKey("acme_challenge", "http-01 needs acme_http_listen (the port the ACME server's HTTP requests reach)")
+		}
+	}
+	if c.SNIRequired && c.SSLMode == SSLDisable {
+		return p.errorAtKey("client_tls_sni_required", "needs client TLS (client_tls_sslmode)")
 	}
 	if verifies && c.CAFile == "" {
 		return p.errorAtKey("client_tls_sslmode", "%s needs client_tls_ca_file to check client certificates", c.SSLMode)

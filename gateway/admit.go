@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/tlsconf"
 )
+
+// acmeTLSALPN is the ALPN protocol of ACME's TLS-ALPN-01 challenge.
+const acmeTLSALPN = "acme-tls/1"
 
 // tlsRecordHandshake is the first byte of a TLS ClientHello record: a
 // connection that starts with it wants direct TLS (PostgreSQL 17's
@@ -110,7 +114,7 @@ func (g *Gateway) readStartup(c *client, st *state, code uint32, body []byte) er
 		}
 	}
 	c.minor, c.params = uint16(minor), su.params
-	if st.clientTLS.Required() && c.tls == nil && !c.unix {
+	if (st.clientTLS.Required() || st.cfg.General.ClientTLS.SNIRequired) && c.tls == nil && !c.unix {
 		return wire.Fatal(wire.CodeInvalidAuthSpec, "SSL required")
 	}
 	c.user = su.params["user"]
@@ -151,17 +155,27 @@ func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) er
 	}
 	tc := tls.Server(under, cfg)
 	if err := tc.Handshake(); err != nil {
+		g.audit.event("tls_handshake_failed", "addr", c.addr, "error", err.Error())
 		return fmt.Errorf("TLS handshake: %w", err)
 	}
 	cs := tc.ConnectionState()
+	if cs.NegotiatedProtocol == acmeTLSALPN {
+		// An ACME server validating TLS-ALPN-01: the handshake itself was
+		// the answer.
+		return fmt.Errorf("ACME TLS-ALPN-01 validation: %w", errHandled)
+	}
 	// Direct TLS skips the SSLRequest that says "this is PostgreSQL", so
 	// PostgreSQL insists on ALPN there; so do we.
 	if direct && cs.NegotiatedProtocol != tlsconf.ALPNPostgres {
 		return fmt.Errorf("direct TLS without ALPN %q: %w", tlsconf.ALPNPostgres, errHandled)
 	}
 	c.conn, c.tls = tc, &cs
+	c.sni = strings.ToLower(strings.TrimSuffix(cs.ServerName, "."))
 	if served != nil {
 		c.served = served.Leaf
+	}
+	if len(cs.VerifiedChains) > 0 && len(cs.PeerCertificates) > 0 {
+		c.certCN = cs.PeerCertificates[0].Subject.CommonName
 	}
 	c.br = bufio.NewReaderSize(tc, clientReadBuffer)
 	return nil

@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/pgbun/pgbun/policy"
+	"time"
 
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/config"
@@ -39,23 +42,43 @@ func passwordFailed(user, reason string) error {
 	}
 }
 
-// authenticate verifies the client per auth_type. auth_type=server defers
-// to the server (see connectServer).
+// authenticate verifies the client: by auth_type, or with auth_type=hba
+// by the method of the first matching auth_hba_file rule. Password logins
+// pass the failed-login throttle first. auth_type=server defers to the
+// server (see connectServer).
 func (g *Gateway) authenticate(c *client, st *state, rt *route) error {
-	method := st.cfg.General.AuthType
-	if method == config.AuthServer || method == config.AuthAny {
+	method, opts, err := g.loginMethod(c, st)
+	if err != nil {
+		return err
+	}
+	switch method {
+	case config.AuthServer, config.AuthAny:
+		c.method = string(method)
 		return nil
+	case config.AuthCert:
+		return g.authCert(c, st, opts["map"])
+	case authPeer:
+		return g.authPeer(c, st, opts["map"])
+	}
+	if err := checkClientCert(c, st, opts); err != nil {
+		return err
 	}
 	l, err := g.lookupUser(c, st, rt)
 	if err != nil {
 		return err
 	}
-	switch method {
-	case config.AuthTrust:
+	if method == config.AuthTrust {
+		c.method = "trust"
 		if !l.known && (st.users != nil || l.fetch != nil) {
 			return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "no such user: %q", c.user), reason: "unknown user"}
 		}
 		return nil
+	}
+	attempt, err := g.beginAttempt(c, st)
+	if err != nil {
+		return err
+	}
+	switch method {
 	case config.AuthPlain:
 		err = g.authCleartext(c, st, &l)
 	case config.AuthMD5:
@@ -67,12 +90,146 @@ func (g *Gateway) authenticate(c *client, st *state, rt *route) error {
 	case config.AuthSCRAM:
 		err = g.authSCRAM(c, st, l)
 	default:
-		return fmt.Errorf("auth_type %q cannot authenticate clients", method)
+		err = fmt.Errorf("auth_type %q cannot authenticate clients", method)
 	}
+	endAttempt(attempt, err)
 	if err != nil {
 		return err
 	}
 	g.learn(c.user, l.sec)
+	return nil
+}
+
+// authPeer is the hba method peer, which has no auth_type of its own.
+const authPeer config.AuthType = "peer"
+
+// loginMethod returns how c must authenticate, and the hba rule's options.
+func (g *Gateway) loginMethod(c *client, st *state) (config.AuthType, map[string]string, error) {
+	method := st.cfg.General.AuthType
+	if method != config.AuthHBA {
+		return method, nil, nil
+	}
+	rule, ok := st.hba.Match(hbaRequest(c))
+	if !ok || rule.Method == policy.MethodReject {
+		where := "no rule matches"
+		if ok {
+			where = fmt.Sprintf("rejected by %s:%d", rule.File, rule.Line)
+		}
+		host := c.addr
+		if c.ip.IsValid() {
+			host = c.ip.String()
+		}
+		g.audit.event("policy_reject", "user", c.user, "database", c.dbname, "addr", c.addr, "tls", tlsVersion(c), "rule", where)
+		return "", nil, &loginError{
+			client: wire.Fatal(wire.CodeInvalidAuthSpec, "no pg_hba.conf entry for host %q, user %q, database %q, %s",
+				host, c.user, c.dbname, map[bool]string{true: "SSL encryption", false: "no encryption"}[c.tls != nil]),
+			reason: where,
+		}
+	}
+	switch rule.Method {
+	case policy.MethodTrust:
+		return config.AuthTrust, rule.Options, nil
+	case policy.MethodMD5:
+		return config.AuthMD5, rule.Options, nil
+	case policy.MethodPassword:
+		return config.AuthPlain, rule.Options, nil
+	case policy.MethodSCRAM:
+		return config.AuthSCRAM, rule.Options, nil
+	case policy.MethodCert:
+		return config.AuthCert, rule.Options, nil
+	case policy.MethodPeer:
+		return authPeer, rule.Options, nil
+	}
+	return "", nil, fmt.Errorf("%s:%d: method %q cannot authenticate clients", rule.File, rule.Line, rule.Method)
+}
+
+// beginAttempt consults the failed-login throttle before any password
+// work; a locked-out source or user is refused even with the right
+// password.
+func (g *Gateway) beginAttempt(c *client, st *state) (*policy.Attempt, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), authQueryTimeout(st))
+	defer cancel()
+	attempt, err := g.throttle.BeginWait(ctx, c.ip, c.user)
+	if err == nil {
+		return attempt, nil
+	}
+	var locked *policy.LockedError
+	if errors.As(err, &locked) {
+		g.audit.event("throttled", "user", c.user, "addr", c.addr, "key", locked.Key,
+			"retry_after", locked.RetryAfter.Round(time.Second).String())
+		return nil, &loginError{
+			client: wire.Fatal(wire.CodeInvalidAuthSpec, "too many failed login attempts; try again in %s",
+				max(time.Second, locked.RetryAfter.Round(time.Second))),
+			reason: "throttled: " + err.Error(),
+		}
+	}
+	return nil, err
+}
+
+// endAttempt tells the throttle how an attempt ended: a wrong password
+// counts, a client that went away before answering does not.
+func endAttempt(a *policy.Attempt, err error) {
+	var le *loginError
+	switch {
+	case err == nil:
+		a.Succeeded()
+	case errors.As(err, &le) && le.client.Code == wire.CodeInvalidPassword:
+		a.Failed()
+	default:
+		a.Abandoned()
+	}
+}
+
+// checkClientCert enforces an hba rule's clientcert= option: a verified
+// client certificate, whose name must also match the user for
+// verify-full.
+func checkClientCert(c *client, st *state, opts map[string]string) error {
+	mode := opts["clientcert"]
+	if mode == "" {
+		return nil
+	}
+	if c.certCN == "" {
+		return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "connection requires a valid client certificate"), reason: "clientcert: no verified certificate"}
+	}
+	if mode == "verify-full" && !st.ident.Allows(opts["map"], c.certCN, c.user) {
+		return &loginError{
+			client: wire.Fatal(wire.CodeInvalidAuthSpec, "certificate authentication failed for user %q", c.user),
+			reason: fmt.Sprintf("clientcert=verify-full: certificate name %q does not map to the user", c.certCN),
+		}
+	}
+	return nil
+}
+
+// authCert accepts a client whose verified certificate's common name is
+// the user, or maps to it through the ident map named.
+func (g *Gateway) authCert(c *client, st *state, mapName string) error {
+	c.method = "cert"
+	if c.tls == nil || c.certCN == "" {
+		return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "connection requires a valid client certificate"), reason: "no verified client certificate"}
+	}
+	if !st.ident.Allows(mapName, c.certCN, c.user) {
+		return &loginError{
+			client: wire.Fatal(wire.CodeInvalidAuthSpec, "certificate authentication failed for user %q", c.user),
+			reason: fmt.Sprintf("certificate name %q does not map to the user", c.certCN),
+		}
+	}
+	return nil
+}
+
+// authPeer accepts a Unix-socket client whose operating-system user is the
+// database user, or maps to it through the ident map named.
+func (g *Gateway) authPeer(c *client, st *state, mapName string) error {
+	c.method = "peer"
+	osUser, err := peerUser(c.raw)
+	if err != nil {
+		return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "Peer authentication failed for user %q", c.user), reason: err.Error()}
+	}
+	if !st.ident.Allows(mapName, osUser, c.user) {
+		return &loginError{
+			client: wire.Fatal(wire.CodeInvalidAuthSpec, "Peer authentication failed for user %q", c.user),
+			reason: fmt.Sprintf("system user %q does not map to the user", osUser),
+		}
+	}
 	return nil
 }
 
@@ -95,7 +252,9 @@ func (g *Gateway) authSCRAM(c *client, st *state, l userLookup) error {
 		binding = authn.TLSServerEndpoint(c.served)
 	}
 	sec := l.sec
-	ex := g.keyring.NewSCRAMServerFor(c.user, sec, l.known, binding)
+	c.method = "scram-sha-256"
+	var ex *authn.SCRAMServer
+	g.loginCPU(func() { ex = g.keyring.NewSCRAMServerFor(c.user, sec, l.known, binding) })
 
 	out, s := wire.AppendHeader(c.out[:0], 'R')
 	out = binary.BigEndian.AppendUint32(out, authSASL)
@@ -124,7 +283,8 @@ func (g *Gateway) authSCRAM(c *client, st *state, l userLookup) error {
 	if body, err = c.readPasswordMessage(); err != nil {
 		return err
 	}
-	serverFinal, err := ex.Final(body)
+	var serverFinal []byte
+	g.loginCPU(func() { serverFinal, err = ex.Final(body) })
 	if err != nil {
 		// The salt is already spent, so a changed password cannot be
 		// checked now; fetching it makes the client's next try work.
@@ -156,6 +316,7 @@ func scramFailure(c *client, err error) error {
 // authMD5 runs PostgreSQL's md5 challenge against a plaintext or md5 secret.
 func (g *Gateway) authMD5(c *client, st *state, l *userLookup) error {
 	sec := l.sec
+	c.method = "md5"
 	salt := authn.NewMD5Salt()
 	if err := c.send(appendAuth(c.out[:0], authMD5, salt[:])); err != nil {
 		return err
@@ -182,6 +343,7 @@ func (g *Gateway) authMD5(c *client, st *state, l *userLookup) error {
 // authCleartext asks for the password itself (auth_type=plain).
 func (g *Gateway) authCleartext(c *client, st *state, l *userLookup) error {
 	sec, known := l.sec, l.known
+	c.method = "password"
 	if err := c.send(appendAuth(c.out[:0], authCleartext, nil)); err != nil {
 		return err
 	}

@@ -100,7 +100,7 @@ func authQuerySettings(st *state, db *config.Database) (user, query, dbname stri
 // the auth_dbname entry's database or else the route's, used by nothing
 // else, so no client parameter ever reaches its sessions.
 func (g *Gateway) authPool(st *state, rt *route, authUser, authDB string) (*pool.Pool, string, error) {
-	db, name := rt.db, rt.pool.Key.Database
+	db, serverDB := rt.db, rt.serverDB
 	if authDB != "" {
 		e, ok := st.cfg.Database(authDB)
 		if !ok {
@@ -109,11 +109,10 @@ func (g *Gateway) authPool(st *state, rt *route, authUser, authDB string) (*pool
 				reason: fmt.Sprintf("auth_dbname %q is not a [databases] entry", authDB),
 			}
 		}
-		db, name = e, authDB
-	}
-	serverDB := db.DBName
-	if serverDB == "" {
-		serverDB = name
+		db, serverDB = e, e.DBName
+		if serverDB == "" {
+			serverDB = authDB
+		}
 	}
 	key := pool.Key{
 		Database: "auth_query:" + serverDB + "@" + strings.Join(db.Host, ",") + ":" + strconv.Itoa(db.Port),

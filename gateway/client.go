@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,15 @@ type client struct {
 	cancelMu sync.RWMutex                // held (read) while a cancel is in flight
 	abortMu  sync.Mutex
 	aborted  bool
+	killMu   sync.Mutex
+	killErr  *wire.Error
+	wake     func()
+
+	ip     netip.Addr  // remote address; invalid for Unix sockets
+	sni    string      // TLS server name, lower case
+	method string      // how the client authenticated, for logs and revocation
+	certCN string      // verified client certificate's common name, if any
+	ready  atomic.Bool // logged in: the fields above are final
 }
 
 func newClient(conn net.Conn) *client {
@@ -62,6 +72,8 @@ func newClient(conn net.Conn) *client {
 	_, c.unix = conn.(*net.UnixConn)
 	if c.unix {
 		c.addr = "unix"
+	} else if ap, err := netip.ParseAddrPort(c.addr); err == nil {
+		c.ip = ap.Addr().Unmap()
 	}
 	c.br = bufio.NewReaderSize(conn, clientReadBuffer)
 	return c
@@ -100,4 +112,41 @@ func (c *client) wasAborted() bool {
 	c.abortMu.Lock()
 	defer c.abortMu.Unlock()
 	return c.aborted
+}
+
+// kill ends the client's session from another goroutine (revoked by a
+// reload, KILL_CLIENT, shutdown): err is sent to it once forwarding has
+// stopped. The session's wake function, when set, makes its reader return
+// without racing the session's own deadline changes.
+func (c *client) kill(err *wire.Error) {
+	c.killMu.Lock()
+	if c.killErr == nil {
+		c.killErr = err
+	}
+	wake := c.wake
+	c.killMu.Unlock()
+	if wake != nil {
+		wake()
+		return
+	}
+	c.raw.SetReadDeadline(aLongTimeAgo)
+}
+
+// killed returns the error kill recorded, or nil.
+func (c *client) killed() *wire.Error {
+	c.killMu.Lock()
+	defer c.killMu.Unlock()
+	return c.killErr
+}
+
+// setWake registers how to wake the current session's reader (nil clears).
+// A kill that came first is delivered at once.
+func (c *client) setWake(f func()) {
+	c.killMu.Lock()
+	c.wake = f
+	pending := c.killErr != nil
+	c.killMu.Unlock()
+	if pending && f != nil {
+		f()
+	}
 }

@@ -33,6 +33,12 @@ func (g *Gateway) serve(c *client) {
 
 	st := g.state.Load()
 	gen := &st.cfg.General
+	ticket, err := g.admission.Admit(c.ip)
+	if err != nil {
+		g.refuse(c, err)
+		return
+	}
+	defer ticket.Close()
 	if gen.ClientLoginTimeout > 0 {
 		c.raw.SetDeadline(time.Now().Add(gen.ClientLoginTimeout))
 	}
@@ -63,6 +69,7 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "login", err)
 		return
 	}
+	ticket.Authenticated()
 	srv, err := g.connectServer(c, st, rt)
 	if err != nil {
 		g.reject(c, "server", err)
@@ -76,9 +83,11 @@ func (g *Gateway) serve(c *client) {
 		return
 	}
 	c.raw.SetDeadline(time.Time{})
+	c.ready.Store(true)
+	g.audit.event("login_ok", "user", c.user, "database", c.dbname, "addr", c.addr, "method", c.method, "tls", tlsVersion(c))
 	if gen.LogConnections {
-		g.log.Info("login", "client", c.addr, "user", c.user, "database", c.dbname, "tls", tlsVersion(c),
-			"pool_mode", string(rt.settings.Mode))
+		g.log.Info("login", "client", c.addr, "user", c.user, "database", c.dbname, "method", c.method,
+			"tls", tlsVersion(c), "pool_mode", string(rt.settings.Mode))
 	}
 
 	var end sessionEnd
@@ -93,6 +102,9 @@ func (g *Gateway) serve(c *client) {
 		rt.pool.Release(srv, srv.Status == 'I')
 		end = ts.run()
 	}
+	if k := c.killed(); k != nil {
+		end.err = k
+	}
 	if end.err != nil {
 		c.fail(end.err)
 	}
@@ -100,6 +112,16 @@ func (g *Gateway) serve(c *client) {
 		g.log.Info("closing", "client", c.addr, "user", c.user, "database", c.dbname,
 			"reason", end.reason, "duration", time.Since(c.started).Round(time.Millisecond))
 	}
+}
+
+// refuse turns a client away at accept, before reading anything: it gets
+// a FATAL error (libpq shows it whatever it sent first) and the socket
+// closes.
+func (g *Gateway) refuse(c *client, err error) {
+	reason := err.Error()
+	c.fail(wire.Fatal(wire.CodeTooManyConnections, "too many connections from your address (%s)", reason))
+	g.audit.event("connection_refused", "addr", c.addr, "reason", reason)
+	g.log.Warn("connection refused at accept", "client", c.addr, "reason", reason)
 }
 
 // reject ends a connection that failed before forwarding began.
@@ -110,6 +132,11 @@ func (g *Gateway) reject(c *client, step string, err error) {
 	var we *wire.Error
 	if errors.As(err, &we) {
 		c.fail(we)
+	}
+	var le *loginError
+	if errors.As(err, &le) && step == "login" {
+		g.audit.event("login_failed", "user", c.user, "database", c.dbname, "addr", c.addr,
+			"method", c.method, "tls", tlsVersion(c), "reason", le.reason)
 	}
 	st := g.state.Load()
 	if !st.cfg.General.LogPoolerErrors && we != nil {
@@ -127,8 +154,7 @@ func (g *Gateway) reject(c *client, step string, err error) {
 	if c.user != "" {
 		args = append(args, "user", c.user, "database", c.dbname)
 	}
-	var le *loginError
-	if errors.As(err, &le) && le.reason != "" {
+	if le != nil && le.reason != "" {
 		args = append(args, "reason", le.reason)
 	}
 	g.log.Warn("connection refused", args...)

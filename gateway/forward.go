@@ -102,6 +102,8 @@ func (g *Gateway) forward(c *client, st *state, rt *route, srv *pool.Server) ses
 	var pending atomic.Int32
 	clock := &sessionClock{g: g, c: c, ps: &rt.settings, status: 'I'}
 	defer clock.stop()
+	c.setWake(clock.wake)
+	defer c.setWake(nil)
 	// The observers consult the clock only when a timeout is set, so an
 	// untimed session pays nothing per message.
 	var timed *sessionClock
@@ -151,6 +153,8 @@ func (g *Gateway) forward(c *client, st *state, rt *route, srv *pool.Server) ses
 	case wire.IsWriteError(upErr):
 		return sessionEnd{reason: "server closed the connection: " + errText(upErr),
 			err: wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly")}
+	case c.killed() != nil:
+		return sessionEnd{clean: serverQuiet, reason: c.killed().Message, err: c.killed()}
 	case c.wasAborted():
 		return sessionEnd{clean: serverQuiet, reason: "closed by pgbun"}
 	case isTimeout(upErr) && clock.expired() != nil:

@@ -49,7 +49,7 @@ func testState(t testing.TB) *state {
 		}
 		cfg := config.Default()
 		cfg.General.ClientTLS = config.ClientTLS{SSLMode: config.SSLPrefer, CertFile: cert, KeyFile: key, Protocols: "secure"}
-		st, _, err := buildState(cfg, nil)
+		st, _, err := buildState(cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

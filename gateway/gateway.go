@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pgbun/pgbun/authn"
+	"github.com/pgbun/pgbun/certs"
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/sockopt"
+	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
 )
 
@@ -34,6 +37,15 @@ type Gateway struct {
 	learned sync.Map // string -> authn.ServerCredentials
 	authq   *authn.QueryCache
 
+	// Edge defence and certificates (see edge.go).
+	admission *policy.Admission
+	throttle  *policy.Throttle
+	audit     *audit
+	acme      *certs.ACME   // nil without acme_* settings
+	loginWork chan struct{} // bounds CPU spent on logins at once
+	watching  *certs.Store  // the file store being watched
+	stopWatch context.CancelFunc
+
 	nclients atomic.Int64 // connected clients, counted against max_client_conn
 
 	bg     context.Context // ends at Close: housekeeping, in-flight dials
@@ -50,26 +62,40 @@ type Gateway struct {
 // certificates). It starts pool housekeeping; call Close or Shutdown to
 // stop it.
 func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
-	st, notes, err := buildState(cfg, nil)
-	if err != nil {
-		return nil, err
-	}
 	g := &Gateway{
-		log:     log,
-		keyring: authn.NewKeyring(),
-		authq: authn.NewQueryCache(authn.QueryCacheConfig{
-			Size: cfg.General.AuthCacheSize, TTL: cfg.General.AuthCacheTTL, NegativeTTL: cfg.General.AuthNegativeCacheTTL,
-		}, nil),
+		log:       log,
+		keyring:   authn.NewKeyring(),
+		authq:     authn.NewQueryCache(authQueryCacheConfig(cfg), nil),
 		pools:     pool.NewManager(),
 		listeners: make(map[net.Listener]struct{}),
 		clients:   make(map[*client]struct{}),
+		admission: policy.NewAdmission(admissionConfig(cfg)),
+		throttle:  policy.NewThrottle(throttleConfig(cfg), nil),
+		loginWork: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+	}
+	g.bg, g.stopBG = context.WithCancel(context.Background())
+	var err error
+	if g.audit, err = openAudit(cfg.General.AuditLog); err != nil {
+		g.stopBG()
+		return nil, err
+	}
+	if err := g.startACME(cfg); err != nil {
+		g.stopBG()
+		g.audit.close()
+		return nil, err
+	}
+	st, notes, err := buildState(cfg, nil, g.acme)
+	if err != nil {
+		g.stopBG()
+		g.stopEdge()
+		return nil, err
 	}
 	for _, n := range notes {
 		log.Warn(n)
 	}
 	g.state.Store(st)
+	g.watchFiles(st)
 	g.pools.Logf = func(format string, args ...any) { g.log.Warn(fmt.Sprintf(format, args...)) }
-	g.bg, g.stopBG = context.WithCancel(context.Background())
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -165,6 +191,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopBG()
 	g.pools.Close()
 	g.wg.Wait()
+	g.stopEdge()
 	return err
 }
 
@@ -200,7 +227,7 @@ func (g *Gateway) closeClients() {
 // error the running configuration stays and the error is returned.
 // Existing pools keep their servers; settings apply as servers cycle.
 func (g *Gateway) Reload(cfg *config.Config) error {
-	st, notes, err := buildState(cfg, g.state.Load())
+	st, notes, err := buildState(cfg, g.state.Load(), g.acme)
 	if err != nil {
 		return err
 	}
@@ -208,5 +235,10 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		g.log.Warn(n)
 	}
 	g.state.Store(st)
+	g.admission.SetConfig(admissionConfig(cfg))
+	g.throttle.SetConfig(throttleConfig(cfg))
+	g.authq.SetConfig(authQueryCacheConfig(cfg))
+	g.watchFiles(st)
+	g.revokeSessions(st)
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 type route struct {
 	db         *config.Database
 	serverUser string // the user servers log in as (a forced user= or the client's)
+	serverDB   string // the database servers log in to
 	settings   config.PoolSettings
 	pool       *pool.Pool
 }
@@ -24,27 +25,54 @@ func (g *Gateway) route(c *client, st *state) (*route, error) {
 	if isConsoleDB(c.dbname) {
 		return nil, wire.Fatal(wire.CodeFeatureNotSupported, "the admin console is not available on this listener")
 	}
-	db, ok := st.cfg.Database(c.dbname)
-	if !ok {
-		return nil, wire.Fatal(wire.CodeInvalidCatalogName, "no such database: %s", c.dbname)
+	db, poolDB, err := g.pickDatabase(c, st)
+	if err != nil {
+		return nil, err
 	}
 	rt := &route{db: db, serverUser: c.user}
 	if db.User != "" {
 		rt.serverUser = db.User
 	}
 	rt.settings = st.cfg.Pool(db, c.user)
-	key := pool.Key{Database: c.dbname, User: rt.serverUser}
-	rt.pool = g.pools.Get(key, func() *pool.Pool { return g.newPool(st, key, db, rt.settings) })
+	key := pool.Key{Database: poolDB, User: rt.serverUser}
+	rt.serverDB = db.DBName
+	if rt.serverDB == "" {
+		rt.serverDB = c.dbname
+	}
+	rt.pool = g.pools.Get(key, func() *pool.Pool { return g.newPool(st, key, db, rt.serverDB, rt.settings) })
 	return rt, nil
 }
 
-// newPool builds the pool for key from the configuration in force.
-func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, ps config.PoolSettings) *pool.Pool {
-	gen := &st.cfg.General
-	serverDB := db.DBName
-	if serverDB == "" {
-		serverDB = key.Database
+// pickDatabase finds the [databases] entry for c: by TLS server name when
+// an entry's sni= matches it (the entry's dbname defaulting to the
+// client's database), else by the database the client names. poolDB names
+// the pool.
+func (g *Gateway) pickDatabase(c *client, st *state) (*config.Database, string, error) {
+	if st.sni.enabled() || st.cfg.General.ClientTLS.SNIRequired {
+		if db := st.sni.match(c.sni); db != nil {
+			if db.DBName != "" {
+				return db, db.Name, nil
+			}
+			// One pool per database the client names under this entry.
+			return db, db.Name + "/" + c.dbname, nil
+		}
+		if st.cfg.General.ClientTLS.SNIRequired && !c.unix {
+			if c.sni == "" {
+				return nil, "", wire.Fatal(wire.CodeInvalidAuthSpec, "a TLS server name (SNI) is required; connect by host name with sslsni=1")
+			}
+			return nil, "", wire.Fatal(wire.CodeInvalidAuthSpec, "no database is served for server name %q", clip(c.sni))
+		}
 	}
+	db, ok := st.cfg.Database(c.dbname)
+	if !ok {
+		return nil, "", wire.Fatal(wire.CodeInvalidCatalogName, "no such database: %s", c.dbname)
+	}
+	return db, c.dbname, nil
+}
+
+// newPool builds the pool for key from the configuration in force.
+func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, serverDB string, ps config.PoolSettings) *pool.Pool {
+	gen := &st.cfg.General
 	d := &pool.Dialer{
 		Hosts:       db.Host,
 		Port:        db.Port,

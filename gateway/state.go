@@ -2,27 +2,36 @@ package gateway
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/certs"
 	"github.com/pgbun/pgbun/config"
+	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/tlsconf"
 )
 
 // state is everything built from one configuration: the settings, the
-// users, and the TLS material. It is immutable; a reload builds a new one
-// and swaps the pointer, so a client sees one consistent state per step.
+// users, the access rules and the TLS material. It is immutable; a reload
+// builds a new one and swaps the pointer, so a client sees one consistent
+// state per step.
 type state struct {
 	cfg       *config.Config
-	users     *authn.Userlist // nil when no auth_file
-	certs     *certs.Store    // nil when client TLS is off
+	users     *authn.Userlist  // nil when no auth_file
+	hba       *policy.HBA      // nil unless auth_type = hba
+	ident     *policy.IdentMap // nil when no auth_ident_file
+	files     *certs.Store     // certificates from files; nil when none
+	certs     *certs.Set       // what client handshakes are served from
+	sni       sniRoutes
 	clientTLS *tlsconf.Client
 	serverTLS *tlsconf.Server
 }
 
 // buildState loads what cfg points at. notes are remarks for the log
-// (skipped userlist lines, approximated TLS settings).
-func buildState(cfg *config.Config, prev *state) (*state, []string, error) {
+// (skipped userlist lines, approximated TLS settings). acme is the
+// gateway's certificate manager, nil without ACME.
+func buildState(cfg *config.Config, prev *state, acme *certs.ACME) (*state, []string, error) {
 	g := &cfg.General
 	st := &state{cfg: cfg}
 	var notes []string
@@ -34,37 +43,54 @@ func buildState(cfg *config.Config, prev *state) (*state, []string, error) {
 		st.users = users
 		notes = append(notes, warns...)
 	}
+	if g.AuthType == config.AuthHBA {
+		hba, err := policy.LoadHBA(g.AuthHBAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("auth_hba_file: %w", err)
+		}
+		st.hba = hba
+	}
+	if g.AuthIdentFile != "" {
+		ident, err := policy.LoadIdent(g.AuthIdentFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("auth_ident_file: %w", err)
+		}
+		st.ident = ident
+	}
 	switch g.AuthType {
-	case config.AuthHBA, config.AuthCert:
-		return nil, nil, fmt.Errorf("auth_type %s is not supported by this version of pgbun", g.AuthType)
 	case config.AuthSCRAM, config.AuthMD5, config.AuthPlain:
-		if st.users == nil && g.AuthFile == "" {
-			notes = append(notes, fmt.Sprintf("auth_type %s without auth_file: no user can log in", g.AuthType))
+		if st.users == nil && g.AuthUser == "" && !anyAuthUser(cfg) {
+			notes = append(notes, fmt.Sprintf("auth_type %s without auth_file or auth_user: no user can log in", g.AuthType))
 		}
 	}
-	if g.ClientTLS.SSLMode != config.SSLDisable && g.ClientTLS.SSLMode != "" {
+	if g.ClientTLS.CertFile != "" {
 		pair := certs.FilePair{CertFile: g.ClientTLS.CertFile, KeyFile: g.ClientTLS.KeyFile}
-		if prev != nil && prev.certs != nil && samePair(prev, pair) {
+		if prev != nil && prev.files != nil && samePair(prev, pair) {
 			// Same files: re-read them, keeping the old pair if the new one is broken.
-			if err := prev.certs.Reload(); err != nil {
+			if err := prev.files.Reload(); err != nil {
 				notes = append(notes, fmt.Sprintf("client TLS certificate not reloaded, keeping the previous one: %v", err))
 			}
-			st.certs = prev.certs
+			st.files = prev.files
 		} else {
 			store, err := certs.NewStore(pair)
 			if err != nil {
 				return nil, nil, fmt.Errorf("client TLS: %w", err)
 			}
-			st.certs = store
+			st.files = store
 		}
 	}
 	var getCert tlsconf.GetCertificateFunc
-	if st.certs != nil {
+	if st.files != nil || acme != nil {
+		st.certs = certs.NewSet(st.files, acme)
 		getCert = st.certs.GetCertificate
 	}
 	ct, err := tlsconf.ForClients(g.ClientTLS, getCert)
 	if err != nil {
 		return nil, nil, err
+	}
+	if ct.Config != nil && st.certs != nil {
+		// ACME's TLS-ALPN challenge arrives on the same listener.
+		ct.Config.NextProtos = st.certs.NextProtos()
 	}
 	if ct.Note != "" {
 		notes = append(notes, "client TLS: "+ct.Note)
@@ -73,7 +99,17 @@ func buildState(cfg *config.Config, prev *state) (*state, []string, error) {
 	if st.serverTLS, err = tlsconf.ForServers(g.ServerTLS); err != nil {
 		return nil, nil, err
 	}
+	st.sni = buildSNIRoutes(cfg)
 	return st, notes, nil
+}
+
+func anyAuthUser(cfg *config.Config) bool {
+	for _, db := range cfg.Databases {
+		if db.AuthUser != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func samePair(st *state, p certs.FilePair) bool {
@@ -86,10 +122,66 @@ func isConsoleDB(name string) bool {
 	return name == "pgbouncer" || name == "pgbun"
 }
 
-// Validate loads the files cfg names (auth_file, certificates, CAs) the
-// way New would, without starting anything. It returns remarks for the
-// log and the first error.
+// Validate loads the files cfg names (auth_file, hba and ident files,
+// certificates, CAs) the way New would, without starting anything. It
+// returns remarks for the log and the first error.
 func Validate(cfg *config.Config) ([]string, error) {
-	_, notes, err := buildState(cfg, nil)
+	_, notes, err := buildState(cfg, nil, nil)
 	return notes, err
 }
+
+// sniRoutes maps TLS server names to [databases] entries: exact names
+// first, then "*.suffix" patterns, longest suffix first.
+type sniRoutes struct {
+	exact  map[string]*config.Database
+	suffix []sniSuffix
+}
+
+type sniSuffix struct {
+	suffix string // ".example.com"
+	db     *config.Database
+}
+
+func buildSNIRoutes(cfg *config.Config) sniRoutes {
+	r := sniRoutes{exact: make(map[string]*config.Database)}
+	names := make([]string, 0, len(cfg.Databases))
+	for name := range cfg.Databases {
+		names = append(names, name)
+	}
+	sort.Strings(names) // a stable choice when two entries claim one name
+	for _, name := range names {
+		db := cfg.Databases[name]
+		sni := strings.ToLower(strings.TrimSuffix(db.SNI, "."))
+		switch {
+		case sni == "":
+		case strings.HasPrefix(sni, "*."):
+			r.suffix = append(r.suffix, sniSuffix{suffix: sni[1:], db: db})
+		default:
+			if _, dup := r.exact[sni]; !dup {
+				r.exact[sni] = db
+			}
+		}
+	}
+	sort.SliceStable(r.suffix, func(i, j int) bool { return len(r.suffix[i].suffix) > len(r.suffix[j].suffix) })
+	return r
+}
+
+// match returns the entry routed for server name sni, if any.
+func (r *sniRoutes) match(sni string) *config.Database {
+	if sni == "" {
+		return nil
+	}
+	if db, ok := r.exact[sni]; ok {
+		return db
+	}
+	for _, s := range r.suffix {
+		// "*.example.com" covers one or more labels before the suffix.
+		if strings.HasSuffix(sni, s.suffix) && len(sni) > len(s.suffix) {
+			return s.db
+		}
+	}
+	return nil
+}
+
+// enabled reports whether any entry routes by SNI.
+func (r *sniRoutes) enabled() bool { return len(r.exact) > 0 || len(r.suffix) > 0 }

@@ -88,6 +88,15 @@ func newTxnSession(g *Gateway, c *client, st *state, rt *route, welcomeParams ma
 
 // run forwards until the client leaves or the session must end.
 func (s *txnSession) run() sessionEnd {
+	s.c.setWake(func() {
+		s.mu.Lock()
+		if s.fatal == nil {
+			s.fatal = s.c.killed()
+		}
+		s.armClientLocked()
+		s.mu.Unlock()
+	})
+	defer s.c.setWake(nil)
 	end := s.loop()
 	s.finish(&end)
 	return end
