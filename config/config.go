@@ -175,6 +175,9 @@ type General struct {
 	ClientConnectRatePerAddr  float64       // client_connect_rate_per_addr, new connections/s, 0 = unlimited
 	MaxUnauthenticatedClients int           // max_unauthenticated_clients, default 1000 (0 = unlimited)
 	AuditLog                  string        // audit_log: "" off, "stderr", or a file path
+
+	MetricsListen string // metrics_listen: host:port for /metrics, /healthz, /readyz ("" = off)
+	LogFormat     string // log_format: text (default) or json
 }
 
 // ACME is how pgbun obtains its own certificates (acme_*, pgbun's keys).

@@ -112,6 +112,16 @@ var implemented = map[string]bool{
 	"acme_tls_alpn_port":                  true,
 	"acme_renew_check_interval":           true,
 	"acme_ari":                            true,
+	"metrics_listen":                      true,
+	"log_format":                          true,
+	"stats_period":                        true,
+	"log_stats":                           true,
+	"admin_users":                         true,
+	"stats_users":                         true,
+	"peer_id":                             true,
+	"peers.host":                          true,
+	"peers.port":                          true,
+	"peers.pool_size":                     true,
 }
 
 // defaultAuthQuery is PgBouncer's default query, schema-qualified so that
@@ -146,6 +156,8 @@ var settings = []setting{
 	floatKey("client_connect_rate_per_addr", "0", 0, 1e9, func(g *General) *float64 { return &g.ClientConnectRatePerAddr }),
 	intKey("max_unauthenticated_clients", "1000", 0, math.MaxInt32, func(g *General) *int { return &g.MaxUnauthenticatedClients }),
 	noReload(strKey("audit_log", "", func(g *General) *string { return &g.AuditLog })),
+	noReload(strKey("metrics_listen", "", func(g *General) *string { return &g.MetricsListen })),
+	noReload(enumKey("log_format", "text", []string{"text", "json"}, func(g *General) *string { return &g.LogFormat })),
 	listKey("admin_users", "", func(g *General) *[]string { return &g.AdminUsers }),
 	boolKey("application_name_add_host", "0", func(g *General) *bool { return &g.ApplicationNameAddHost }),
 	keep(strKey("auth_dbname", "", func(g *General) *string { return &g.AuthDBName })),

@@ -50,7 +50,7 @@ func TestEverySettingReachesAField(t *testing.T) {
 func nonDefault(t *testing.T, s *setting, g *General) string {
 	t.Helper()
 	before := s.fmt(g)
-	for _, v := range []string{"1", "0", "7", "0600", "2.5", "transaction", "trust", "require", "all", "x, y", "some text", "http-01", "0.5"} {
+	for _, v := range []string{"1", "0", "7", "0600", "2.5", "transaction", "trust", "require", "all", "x, y", "some text", "http-01", "0.5", "json"} {
 		trial := *g
 		if s.parse(&trial, v) == nil && s.fmt(&trial) != before {
 			*g = trial
