@@ -74,6 +74,9 @@ type Pool struct {
 	loginErrAt time.Time
 	closed     bool
 	stats      Stats
+	paused     bool // PAUSE: servers are not handed out, and closed when they come back
+	gen        int  // servers of an older generation are closed when released
+	oldOut     int  // servers of an older generation still in use or opening
 }
 
 // Stats counts a pool's events since it was made.
@@ -122,7 +125,7 @@ func New(key Key, d *Dialer, set Settings, creds func() Authenticator, limits ..
 func (p *Pool) TryAcquire() *Server {
 	for {
 		p.mu.Lock()
-		if p.closed || len(p.waiters) > 0 {
+		if p.closed || p.paused || len(p.waiters) > 0 {
 			p.mu.Unlock()
 			return nil
 		}
@@ -164,7 +167,7 @@ func (p *Pool) acquire(ctx context.Context, dedicated Authenticator, params map[
 			p.mu.Unlock()
 			return nil, ErrClosed
 		}
-		if dedicated == nil && len(p.waiters) == 0 {
+		if dedicated == nil && len(p.waiters) == 0 && !p.paused {
 			if s := p.takeIdleLocked(); s != nil {
 				p.active++
 				p.stats.Acquired++
@@ -177,12 +180,12 @@ func (p *Pool) acquire(ctx context.Context, dedicated Authenticator, params map[
 				continue
 			}
 		}
-		if len(p.waiters) == 0 && p.total() < p.set.Size {
+		if len(p.waiters) == 0 && !p.paused && p.total() < p.set.Size {
 			p.opening++
 			p.mu.Unlock()
 			return p.open(ctx, dedicated, params)
 		}
-		if dedicated != nil && len(p.idle) > 0 {
+		if dedicated != nil && len(p.idle) > 0 && !p.paused {
 			// An idle shared server holds the slot a dedicated login needs.
 			s := p.idle[0]
 			p.idle = p.idle[1:]
@@ -314,6 +317,7 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
+	dialer, creds, gen := p.dialer, p.creds, p.gen
 	if dedicated == nil {
 		if until := p.loginErrAt.Add(p.set.LoginRetry); p.loginErr != nil && time.Now().Before(until) {
 			err := &LoginRetryError{Until: until, Err: p.loginErr}
@@ -332,10 +336,10 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 		p.mu.Unlock()
 		return nil, fmt.Errorf("%w: %w", ErrWaitTimeout, err)
 	}
-	if auth == nil && p.creds != nil {
-		auth = p.creds()
+	if auth == nil && creds != nil {
+		auth = creds()
 	}
-	s, err := p.dialer.Dial(ctx, auth, params)
+	s, err := dialer.Dial(ctx, auth, params)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.opening--
@@ -353,6 +357,10 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 		return nil, err
 	}
 	s.tokens = tokens
+	s.gen = gen
+	if gen != p.gen {
+		p.oldOut++ // made the old way while a Recycle happened
+	}
 	if dedicated == nil {
 		p.loginErr = nil
 	}
@@ -414,7 +422,7 @@ func (p *Pool) capacityLocked() int {
 
 // grantNextLocked gives free slots to waiters, in order.
 func (p *Pool) grantNextLocked() {
-	for len(p.waiters) > 0 && !p.closed && p.total() < p.capacityLocked() {
+	for len(p.waiters) > 0 && !p.closed && !p.paused && p.total() < p.capacityLocked() {
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
 		p.opening++
@@ -455,7 +463,11 @@ func (p *Pool) putBack(s *Server, reuse bool) {
 	if len(p.waiters) == 0 && s.wantedElsewhere() {
 		surplus = true
 	}
-	if !reuse || p.closed || p.set.Lifetime == 0 || p.expired(s, now) || surplus {
+	outdated := s.gen != p.gen
+	if outdated {
+		p.oldOut--
+	}
+	if !reuse || p.closed || p.paused || outdated || p.set.Lifetime == 0 || p.expired(s, now) || surplus {
 		p.grantNextLocked()
 		p.mu.Unlock()
 		s.Close()
@@ -609,7 +621,10 @@ func (p *Pool) maintain(now time.Time) (toOpen int) {
 // warm opens one server for min_pool_size and parks it idle. It only runs
 // when stored credentials are known.
 func (p *Pool) warm(ctx context.Context) error {
-	if p.creds == nil || p.creds() == nil {
+	p.mu.Lock()
+	creds := p.creds
+	p.mu.Unlock()
+	if creds == nil || creds() == nil {
 		return nil
 	}
 	p.mu.Lock()

@@ -464,3 +464,45 @@ func TestCheckQuery(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestPauseResumeRecycle: PAUSE queues clients and empties the pool,
+// RESUME serves the queue; RECONNECT closes servers as they come back.
+func TestPauseResumeRecycle(t *testing.T) {
+	p := newPool(t, pool.Settings{Size: 2, Lifetime: time.Hour})
+	s := acquire(t, p)
+	idle := acquire(t, p)
+	p.Release(idle, true)
+	p.Pause()
+	if sn := p.Snapshot(); sn.Idle != 0 {
+		t.Fatalf("idle server kept while paused: %+v", sn)
+	}
+	got := make(chan *pool.Server, 1)
+	go func() { got <- acquire(t, p) }()
+	waitFor(t, func() bool { return p.Snapshot().Waiting == 1 })
+	p.Release(s, true) // closed: the pool is paused
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	if err := p.WaitQuiet(ctx); err != nil {
+		t.Fatalf("paused pool not quiet: %v", err)
+	}
+	cancel()
+	p.Resume()
+	s = <-got
+	old := s.ID
+	p.Recycle()
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	if err := p.WaitRecycled(ctx); err == nil {
+		t.Fatal("WaitRecycled returned with an old server in use")
+	}
+	cancel()
+	p.Release(s, true)
+	ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := p.WaitRecycled(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s = acquire(t, p)
+	if s.ID == old {
+		t.Fatal("a recycled server was reused")
+	}
+	p.Release(s, true)
+}

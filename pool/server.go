@@ -62,6 +62,7 @@ type Server struct {
 	tokens    []*Limiter
 	closed    atomic.Bool
 	pool      *Pool
+	gen       int  // the pool generation it was made in
 	dedicated bool // relayed login: never handed to another client
 	cancel    func(ctx context.Context) (net.Conn, error)
 	buf       []byte
@@ -312,4 +313,12 @@ func decodeRow(body []byte) ([]*string, error) {
 		body = body[l:]
 	}
 	return row, nil
+}
+
+// PoolKey names the pool the server belongs to.
+func (s *Server) PoolKey() Key {
+	if s.pool == nil {
+		return Key{}
+	}
+	return s.pool.Key
 }
