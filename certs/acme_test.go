@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgbun/pgbun/internal/pebbletest"
 	"github.com/pgbun/pgbun/internal/pgtest"
 )
 
@@ -18,13 +19,13 @@ const testEmail = "ops@pgbun.test"
 
 // newTestACME builds an ACME against p with the given domains and
 // adjustments, and stops it when the test ends.
-func newTestACME(t *testing.T, p *pebble, adjust func(*ACMEConfig)) *ACME {
+func newTestACME(t *testing.T, p *pebbletest.Server, adjust func(*ACMEConfig)) *ACME {
 	t.Helper()
 	logger, _ := testLogger(t)
 	cfg := ACMEConfig{
 		Email:   testEmail,
-		CA:      p.dirURL,
-		CARoot:  p.caRoot,
+		CA:      p.DirectoryURL(),
+		CARoot:  p.CARootFile(),
 		Storage: t.TempDir(),
 		Logger:  logger,
 		// Pebble has no ARI for these orders' purposes; the tests time
@@ -59,7 +60,7 @@ func TestACMETLSALPN(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	p := startPebble(t, freePort(t), port, 3600)
+	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.FreePort(t), TLSPort: port, Validity: time.Hour})
 	a := newTestACME(t, p, func(c *ACMEConfig) {
 		c.Domains = []string{"DB.pgbun.test."} // normalized on the way in
 		c.AltTLSALPNPort = port
@@ -80,7 +81,7 @@ func TestACMETLSALPN(t *testing.T) {
 	srv := startTLSServer(t, ln, set)
 	startACME(t, a)
 
-	c, err := dialVerified(srv.port, "db.pgbun.test", p.roots)
+	c, err := dialVerified(srv.port, "db.pgbun.test", p.Roots())
 	if err != nil {
 		t.Fatalf("verify-full handshake: %v", err)
 	}
@@ -137,8 +138,8 @@ func TestACMETLSALPN(t *testing.T) {
 // TestACMEHTTP01 obtains a certificate through pgbun's HTTP-01 responder.
 func TestACMEHTTP01(t *testing.T) {
 	checkLeaksAtEnd(t)
-	httpPort := freePort(t)
-	p := startPebble(t, httpPort, freePort(t), 3600)
+	httpPort := pebbletest.FreePort(t)
+	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: httpPort, TLSPort: pebbletest.FreePort(t), Validity: time.Hour})
 	a := newTestACME(t, p, func(c *ACMEConfig) {
 		c.Domains = []string{"web.pgbun.test"}
 		c.Challenge = ChallengeHTTP
@@ -155,7 +156,7 @@ func TestACMEHTTP01(t *testing.T) {
 	srv := startTLSServer(t, ln, set)
 	startACME(t, a)
 
-	c, err := dialVerified(srv.port, "web.pgbun.test", p.roots)
+	c, err := dialVerified(srv.port, "web.pgbun.test", p.Roots())
 	if err != nil {
 		t.Fatalf("verify-full handshake: %v", err)
 	}
@@ -163,8 +164,8 @@ func TestACMEHTTP01(t *testing.T) {
 	if err := echo(c, "over http-01"); err != nil {
 		t.Fatal(err)
 	}
-	if p.orders.Load() != 1 {
-		t.Fatalf("pebble saw %d orders, want 1", p.orders.Load())
+	if p.Orders() != 1 {
+		t.Fatalf("pebble saw %d orders, want 1", p.Orders())
 	}
 
 	// The responder answers challenges only.
@@ -195,7 +196,7 @@ func TestACMERenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	p := startPebble(t, freePort(t), port, 30)
+	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.FreePort(t), TLSPort: port, Validity: 30 * time.Second})
 	a := newTestACME(t, p, func(c *ACMEConfig) {
 		c.Domains = []string{"renew.pgbun.test"}
 		c.AltTLSALPNPort = port
@@ -205,7 +206,7 @@ func TestACMERenewal(t *testing.T) {
 	srv := startTLSServer(t, ln, NewSet(nil, a))
 	startACME(t, a)
 
-	old, err := dialVerified(srv.port, "renew.pgbun.test", p.roots)
+	old, err := dialVerified(srv.port, "renew.pgbun.test", p.Roots())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestACMERenewal(t *testing.T) {
 	}) {
 		t.Fatalf("no renewal within 30 s; serial still %s", first)
 	}
-	fresh, err := dialVerified(srv.port, "renew.pgbun.test", p.roots)
+	fresh, err := dialVerified(srv.port, "renew.pgbun.test", p.Roots())
 	if err != nil {
 		t.Fatalf("handshake after renewal: %v", err)
 	}
@@ -253,18 +254,18 @@ func TestACMEOnDemand(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	p := startPebble(t, freePort(t), port, 3600)
+	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.FreePort(t), TLSPort: port, Validity: time.Hour})
 	a := newTestACME(t, p, func(c *ACMEConfig) {
 		c.OnDemandAllow = []string{"*.tenants.pgbun.test", "exact.pgbun.test"}
 		c.AltTLSALPNPort = port
 	})
 	srv := startTLSServer(t, ln, NewSet(nil, a))
 	startACME(t, a)
-	if n := p.orders.Load(); n != 0 {
+	if n := p.Orders(); n != 0 {
 		t.Fatalf("%d orders before any handshake", n)
 	}
 
-	c, err := dialVerified(srv.port, "acme.tenants.pgbun.test", p.roots)
+	c, err := dialVerified(srv.port, "acme.tenants.pgbun.test", p.Roots())
 	if err != nil {
 		t.Fatalf("on-demand handshake: %v", err)
 	}
@@ -272,15 +273,15 @@ func TestACMEOnDemand(t *testing.T) {
 	if err := echo(c, "tenant"); err != nil {
 		t.Fatal(err)
 	}
-	if n := p.orders.Load(); n != 1 {
+	if n := p.Orders(); n != 1 {
 		t.Fatalf("pebble saw %d orders, want 1", n)
 	}
-	again, err := dialVerified(srv.port, "ACME.tenants.pgbun.test", p.roots)
+	again, err := dialVerified(srv.port, "ACME.tenants.pgbun.test", p.Roots())
 	if err != nil {
 		t.Fatal(err)
 	}
 	again.Close()
-	if peerSerial(again) != peerSerial(c) || p.orders.Load() != 1 {
+	if peerSerial(again) != peerSerial(c) || p.Orders() != 1 {
 		t.Fatal("second handshake did not reuse the on-demand certificate")
 	}
 	if inf := a.Infos(); len(inf) != 1 || inf[0].Serial != peerSerial(c) {
@@ -288,7 +289,7 @@ func TestACMEOnDemand(t *testing.T) {
 	}
 
 	for _, sni := range []string{"evil.pgbun.test", "a.b.tenants.pgbun.test", "tenants.pgbun.test"} {
-		if conn, err := dialVerified(srv.port, sni, p.roots); err == nil {
+		if conn, err := dialVerified(srv.port, sni, p.Roots()); err == nil {
 			conn.Close()
 			t.Errorf("SNI %s got a certificate", sni)
 		}
@@ -301,22 +302,22 @@ func TestACMEOnDemand(t *testing.T) {
 			t.Errorf("SNI %s: Set error %v does not name it", sni, err)
 		}
 	}
-	if n := p.orders.Load(); n != 1 {
-		t.Fatalf("names outside the allow list caused orders: %d", n)
+	if names := p.OrderedNames(); !slices.Equal(names, []string{"acme.tenants.pgbun.test"}) {
+		t.Fatalf("names outside the allow list caused orders: %v", names)
 	}
 
 	// After Stop, certificates in memory are served, nothing is ordered.
 	a.Stop()
-	if conn, err := dialVerified(srv.port, "late.tenants.pgbun.test", p.roots); err == nil {
+	if conn, err := dialVerified(srv.port, "late.tenants.pgbun.test", p.Roots()); err == nil {
 		conn.Close()
 		t.Error("an on-demand certificate was obtained after Stop")
 	}
-	kept, err := dialVerified(srv.port, "acme.tenants.pgbun.test", p.roots)
+	kept, err := dialVerified(srv.port, "acme.tenants.pgbun.test", p.Roots())
 	if err != nil {
 		t.Fatalf("certificate in memory after Stop: %v", err)
 	}
 	kept.Close()
-	if peerSerial(kept) != peerSerial(c) || p.orders.Load() != 1 {
+	if peerSerial(kept) != peerSerial(c) || p.Orders() != 1 {
 		t.Fatal("after Stop: wrong certificate or a new order")
 	}
 }
@@ -342,7 +343,7 @@ func TestACMEStartFails(t *testing.T) {
 	}()
 	t.Cleanup(func() { ln.Close(); <-done })
 	port := ln.Addr().(*net.TCPAddr).Port
-	p := startPebble(t, freePort(t), port, 3600)
+	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.FreePort(t), TLSPort: port, Validity: time.Hour})
 	a := newTestACME(t, p, func(c *ACMEConfig) {
 		c.Domains = []string{"fail.pgbun.test"}
 		c.AltTLSALPNPort = port

@@ -2,6 +2,7 @@ package certs
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -76,18 +77,6 @@ func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
 		}
 	})
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
-
-// freePort returns a port that was free on 127.0.0.1 a moment ago, for
-// servers whose port a peer must know before they start.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // tlsServer is a TLS echo server with the tls.Config a gateway would
@@ -255,4 +244,31 @@ func errorContains(err error, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// tail returns at most the last n bytes written.
+func (s *syncBuffer) tail(n int) string {
+	str := s.String()
+	if len(str) > n {
+		return "..." + str[len(str)-n:]
+	}
+	return str
 }
