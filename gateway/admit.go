@@ -155,6 +155,7 @@ func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) er
 	}
 	tc := tls.Server(under, cfg)
 	if err := tc.Handshake(); err != nil {
+		g.tlsFailures.Add(1)
 		g.audit.event("tls_handshake_failed", "addr", c.addr, "error", err.Error())
 		return fmt.Errorf("TLS handshake: %w", err)
 	}
@@ -170,6 +171,7 @@ func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) er
 		return fmt.Errorf("direct TLS without ALPN %q: %w", tlsconf.ALPNPostgres, errHandled)
 	}
 	c.conn, c.tls = tc, &cs
+	g.tlsHandshakes.Add(tlsVersionName(cs.Version))
 	c.sni = strings.ToLower(strings.TrimSuffix(cs.ServerName, "."))
 	if served != nil {
 		c.served = served.Leaf

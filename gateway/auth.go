@@ -155,6 +155,7 @@ func (g *Gateway) beginAttempt(c *client, st *state) (*policy.Attempt, error) {
 	}
 	var locked *policy.LockedError
 	if errors.As(err, &locked) {
+		g.throttled.Add(1)
 		g.audit.event("throttled", "user", c.user, "addr", c.addr, "key", locked.Key,
 			"retry_after", locked.RetryAfter.Round(time.Second).String())
 		return nil, &loginError{

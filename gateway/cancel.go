@@ -18,9 +18,17 @@ type cancelRegistry struct {
 	m  map[uint32]*client
 }
 
+// peerShift places peer_id in the process id of a cancel key: bits 17 to
+// 30 (peer ids 1 to 16383), the rest random. A cancel that reaches the
+// wrong pgbun behind one address tells it whose client it is for.
+const peerShift = 17
+
+// peerOf returns the peer_id encoded in a cancel key's process id.
+func peerOf(pid uint32) int { return int(pid >> peerShift) }
+
 // register gives c a fresh key: 4 secret bytes on protocol 3.0/3.1, 32 on
-// 3.2 (as PostgreSQL 18 does).
-func (r *cancelRegistry) register(c *client) {
+// 3.2 (as PostgreSQL 18 does), and a process id carrying peerID.
+func (r *cancelRegistry) register(c *client, peerID int) {
 	n := 4
 	if c.minor >= 2 {
 		n = 32
@@ -36,6 +44,9 @@ func (r *cancelRegistry) register(c *client) {
 		var b [4]byte
 		rand.Read(b[:])
 		pid := binary.BigEndian.Uint32(b[:]) &^ (1 << 31) // positive, like a real PID
+		if peerID > 0 {
+			pid = uint32(peerID)<<peerShift | pid&(1<<peerShift-1)
+		}
 		if _, taken := r.m[pid]; pid != 0 && !taken {
 			c.pid = pid
 			r.m[pid] = c
@@ -69,7 +80,14 @@ func (g *Gateway) handleCancel(st *state, body []byte) {
 	if len(body) < 8 || len(body) > 4+256 {
 		return
 	}
-	c := g.cancels.lookup(binary.BigEndian.Uint32(body), body[4:])
+	pid := binary.BigEndian.Uint32(body)
+	if own := st.cfg.General.PeerID; own > 0 {
+		if peer := peerOf(pid); peer != own {
+			g.forwardCancel(st, peer, body)
+			return
+		}
+	}
+	c := g.cancels.lookup(pid, body[4:])
 	if c == nil {
 		return
 	}

@@ -47,6 +47,7 @@ type client struct {
 	buf      []byte                      // scratch for reading login messages
 	out      []byte                      // scratch for writing
 	server   atomic.Pointer[pool.Server] // linked server, for cancels
+	pool     atomic.Pointer[pool.Pool]   // the client's pool, once routed
 	cancelMu sync.RWMutex                // held (read) while a cancel is in flight
 	abortMu  sync.Mutex
 	aborted  bool
@@ -59,6 +60,37 @@ type client struct {
 	method string      // how the client authenticated, for logs and revocation
 	certCN string      // verified client certificate's common name, if any
 	ready  atomic.Bool // logged in: the fields above are final
+
+	// For SHOW CLIENTS: state and times (unix nanoseconds).
+	state       atomic.Int32 // a clientState
+	requestTime atomic.Int64
+	waitSince   atomic.Int64
+	prepared    atomic.Int32 // named prepared statements (transaction pooling)
+	// quiet: no query running and no transaction open, so the session
+	// can be ended without losing anything (shutdown after servers).
+	quiet atomic.Bool
+}
+
+// clientState is what SHOW CLIENTS calls a client's state.
+type clientState int32
+
+const (
+	stateLogin   clientState = iota // logging in
+	stateActive                     // linked to a server
+	stateIdle                       // between transactions, no server
+	stateWaiting                    // waiting for a server
+)
+
+func (s clientState) String() string {
+	switch s {
+	case stateActive:
+		return "active"
+	case stateIdle:
+		return "idle"
+	case stateWaiting:
+		return "waiting"
+	}
+	return "login"
 }
 
 func newClient(conn net.Conn) *client {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/pgbun/pgbun/config"
@@ -51,6 +52,10 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "admit", wire.Fatal(wire.CodeTooManyConnections, "no more connections allowed (max_client_conn)"))
 		return
 	}
+	if isConsoleDB(c.dbname) {
+		g.reject(c, "login", g.serveConsole(c, st, ticket.Authenticated))
+		return
+	}
 	rt, err := g.route(c, st)
 	if err != nil {
 		g.reject(c, "route", err)
@@ -75,7 +80,7 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "server", err)
 		return
 	}
-	g.cancels.register(c)
+	g.cancels.register(c, st.cfg.General.PeerID)
 	defer g.cancels.unregister(c)
 	if err := g.welcome(c, st, srv); err != nil {
 		rt.pool.Release(srv, srv.Status == 'I')
@@ -85,6 +90,7 @@ func (g *Gateway) serve(c *client) {
 	c.raw.SetDeadline(time.Time{})
 	c.ready.Store(true)
 	g.audit.event("login_ok", "user", c.user, "database", c.dbname, "addr", c.addr, "method", c.method, "tls", tlsVersion(c))
+	g.logins.Add(c.method + "/ok")
 	if gen.LogConnections {
 		g.log.Info("login", "client", c.addr, "user", c.user, "database", c.dbname, "method", c.method,
 			"tls", tlsVersion(c), "pool_mode", string(rt.settings.Mode))
@@ -92,6 +98,7 @@ func (g *Gateway) serve(c *client) {
 
 	var end sessionEnd
 	if rt.settings.Mode == config.PoolSession || srv.Dedicated() {
+		c.state.Store(int32(stateActive))
 		end = g.forward(c, st, rt, srv)
 		c.unlink()
 		rt.pool.Release(srv, end.clean)
@@ -99,6 +106,9 @@ func (g *Gateway) serve(c *client) {
 		// The server that served the login goes back at once; the
 		// client gets one per transaction from now on.
 		ts := newTxnSession(g, c, st, rt, srv.Params)
+		c.quiet.Store(true)
+		c.unlink()
+		c.state.Store(int32(stateIdle))
 		rt.pool.Release(srv, srv.Status == 'I')
 		end = ts.run()
 	}
@@ -135,6 +145,14 @@ func (g *Gateway) reject(c *client, step string, err error) {
 	}
 	var le *loginError
 	if errors.As(err, &le) && step == "login" {
+		result := "failed"
+		switch {
+		case strings.HasPrefix(le.reason, "throttled"):
+			result = "throttled"
+		case strings.HasPrefix(le.reason, "rejected by") || le.reason == "no rule matches":
+			result = "rejected"
+		}
+		g.logins.Add(orUnknown(c.method) + "/" + result)
 		g.audit.event("login_failed", "user", c.user, "database", c.dbname, "addr", c.addr,
 			"method", c.method, "tls", tlsVersion(c), "reason", le.reason)
 	}
@@ -158,6 +176,13 @@ func (g *Gateway) reject(c *client, step string, err error) {
 		args = append(args, "reason", le.reason)
 	}
 	g.log.Warn("connection refused", args...)
+}
+
+func orUnknown(method string) string {
+	if method == "" {
+		return "none"
+	}
+	return method
 }
 
 // isQuietDisconnect tells a client that simply went away (or probed the

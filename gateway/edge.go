@@ -39,10 +39,10 @@ func authQueryCacheConfig(cfg *config.Config) authn.QueryCacheConfig {
 	return authn.QueryCacheConfig{Size: g.AuthCacheSize, TTL: g.AuthCacheTTL, NegativeTTL: g.AuthNegativeCacheTTL}
 }
 
-// startACME obtains (or loads from acme_storage) the certificates the
-// configuration asks for; it returns when they are in place. acme_*
-// settings cannot change at run time.
-func (g *Gateway) startACME(cfg *config.Config) error {
+// newACME prepares the certificate manager the configuration asks for;
+// StartCertificates then obtains the certificates. acme_* settings cannot
+// change at run time.
+func (g *Gateway) newACME(cfg *config.Config) error {
 	a := &cfg.General.ACME
 	if !a.Enabled() {
 		return nil
@@ -67,14 +67,21 @@ func (g *Gateway) startACME(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(g.bg, acmeStartTimeout)
-	defer cancel()
-	if err := acme.Start(ctx); err != nil {
-		acme.Stop()
-		return err
-	}
 	g.acme = acme
 	return nil
+}
+
+// StartCertificates obtains (or loads from acme_storage) the ACME
+// certificates and starts renewing them; it returns when they are in
+// place. Call it once the listeners are served: with TLS-ALPN-01 on
+// pgbun's own port, the CA's validation arrives through them.
+func (g *Gateway) StartCertificates(ctx context.Context) error {
+	if g.acme == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, acmeStartTimeout)
+	defer cancel()
+	return g.acme.Start(ctx)
 }
 
 // certEvent audits certificate events from ACME.

@@ -39,6 +39,15 @@ type fromClient struct {
 	max     int
 	tooBig  bool
 	clock   *sessionClock // nil when no timeout applies
+	times   *roundTimes
+	stats   *poolStats
+	c       *client
+}
+
+// roundTimes are when the current round trip and transaction began (unix
+// nanoseconds, 0 = none), shared by the two directions of a session.
+type roundTimes struct {
+	query, xact atomic.Int64
 }
 
 func (o *fromClient) Header(typ byte, n int) wire.Action {
@@ -50,9 +59,21 @@ func (o *fromClient) Header(typ byte, n int) wire.Action {
 	case 'X':
 		return wire.Stop
 	case 'Q', 'S', 'F': // Query, Sync, FunctionCall: one ReadyForQuery each
-		if o.pending.Add(1) == 1 && o.clock != nil {
-			o.clock.busy()
+		if o.pending.Add(1) == 1 {
+			o.c.quiet.Store(false)
+			now := time.Now().UnixNano()
+			o.times.query.Store(now)
+			o.times.xact.CompareAndSwap(0, now)
+			o.c.requestTime.Store(now)
+			if o.clock != nil {
+				o.clock.busy()
+			}
 		}
+	case 'P':
+		o.stats.clientParses.Add(1)
+		o.stats.serverParses.Add(1)
+	case 'B':
+		o.stats.binds.Add(1)
 	}
 	return wire.Pass
 }
@@ -62,9 +83,12 @@ func (o *fromClient) Message(byte, []byte) {}
 // fromServer watches server→client traffic: ReadyForQuery (transaction
 // status, answered requests) and ParameterStatus (the server's settings).
 type fromServer struct {
+	c       *client
 	srv     *pool.Server
 	pending *atomic.Int32
 	clock   *sessionClock
+	times   *roundTimes
+	stats   *poolStats
 }
 
 func (o *fromServer) Header(typ byte, _ int) wire.Action {
@@ -80,8 +104,16 @@ func (o *fromServer) Message(typ byte, body []byte) {
 		if len(body) == 1 {
 			o.srv.Status = body[0]
 		}
-		if o.pending.Add(-1) == 0 && o.clock != nil {
-			o.clock.ready(o.srv.Status)
+		if o.pending.Add(-1) == 0 {
+			now := time.Now().UnixNano()
+			o.c.quiet.Store(o.srv.Status == 'I')
+			o.stats.ended(o.srv.Status, o.times.query.Load(), o.times.xact.Load(), now)
+			if o.srv.Status == 'I' {
+				o.times.xact.Store(0)
+			}
+			if o.clock != nil {
+				o.clock.ready(o.srv.Status)
+			}
 		}
 	case 'S':
 		if name, rest, ok := wire.CString(body); ok {
@@ -111,9 +143,11 @@ func (g *Gateway) forward(c *client, st *state, rt *route, srv *pool.Server) ses
 		timed = clock
 		timed.ready(srv.Status)
 	}
-	up := &fromClient{pending: &pending, max: st.cfg.General.MaxPacketSize, clock: timed}
+	times := new(roundTimes)
+	up := &fromClient{pending: &pending, max: st.cfg.General.MaxPacketSize, clock: timed, times: times, stats: rt.stats, c: c}
 	upScan := wire.NewScanner(up)
-	downScan := wire.NewScanner(&fromServer{srv: srv, pending: &pending, clock: timed})
+	downScan := wire.NewScanner(&fromServer{c: c, srv: srv, pending: &pending, clock: timed, times: times, stats: rt.stats})
+	c.quiet.Store(srv.Status == 'I')
 	upBuf, downBuf := pumpBuffers.Get().(*[]byte), pumpBuffers.Get().(*[]byte)
 	defer pumpBuffers.Put(upBuf)
 	defer pumpBuffers.Put(downBuf)
@@ -125,13 +159,13 @@ func (g *Gateway) forward(c *client, st *state, rt *route, srv *pool.Server) ses
 	}
 	downDone := make(chan result, 1)
 	go func() {
-		rest, err := downScan.Pump(c.conn, srv.Reader(), *downBuf)
+		rest, err := downScan.Pump(countingWriter{c.conn, &rt.stats.sent}, srv.Reader(), *downBuf)
 		if !stopping.Load() {
 			clock.wake() // wake the client reader
 		}
 		downDone <- result{rest, err}
 	}()
-	upRest, upErr := upScan.Pump(srv.Conn(), c.br, *upBuf)
+	upRest, upErr := upScan.Pump(countingWriter{srv.Conn(), &rt.stats.recv}, c.br, *upBuf)
 	stopping.Store(true)
 	srv.Conn().SetReadDeadline(aLongTimeAgo)
 	down := <-downDone

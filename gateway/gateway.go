@@ -29,6 +29,26 @@ type Gateway struct {
 	cancels cancelRegistry
 	stmts   stmtRegistry // prepared statements under transaction pooling
 	counts  clientCounts // clients per database and user
+	stats   sync.Map     // pool.Key -> *poolStats
+	period  periodStats
+
+	// Event counters for metrics.
+	logins        counterMap // "method/result"
+	tlsHandshakes counterMap // TLS version
+	reloads       counterMap // "ok" / "failed"
+	tlsFailures   atomic.Uint64
+	throttled     atomic.Uint64
+
+	// Console control state (control.go).
+	poolModes   sync.Map // pool.Key -> pool mode, for SHOW POOLS
+	origins     sync.Map // pool.Key -> poolOrigin, to rebuild pools on reload
+	peerSems    sync.Map // peer id -> chan struct{}, bounding cancel forwards
+	disabled    sync.Map // database -> true (DISABLE)
+	pausedDBs   map[string]bool
+	allPaused   bool
+	suspended   bool
+	shutdownReq chan ShutdownMode
+	reloader    func() error
 
 	// learned holds, per user, how servers can log in as that user when
 	// no password is configured: SCRAM keys recovered from the last
@@ -63,15 +83,17 @@ type Gateway struct {
 // stop it.
 func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	g := &Gateway{
-		log:       log,
-		keyring:   authn.NewKeyring(),
-		authq:     authn.NewQueryCache(authQueryCacheConfig(cfg), nil),
-		pools:     pool.NewManager(),
-		listeners: make(map[net.Listener]struct{}),
-		clients:   make(map[*client]struct{}),
-		admission: policy.NewAdmission(admissionConfig(cfg)),
-		throttle:  policy.NewThrottle(throttleConfig(cfg), nil),
-		loginWork: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		log:         log,
+		keyring:     authn.NewKeyring(),
+		authq:       authn.NewQueryCache(authQueryCacheConfig(cfg), nil),
+		pools:       pool.NewManager(),
+		listeners:   make(map[net.Listener]struct{}),
+		clients:     make(map[*client]struct{}),
+		admission:   policy.NewAdmission(admissionConfig(cfg)),
+		throttle:    policy.NewThrottle(throttleConfig(cfg), nil),
+		loginWork:   make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		pausedDBs:   make(map[string]bool),
+		shutdownReq: make(chan ShutdownMode, 1),
 	}
 	g.bg, g.stopBG = context.WithCancel(context.Background())
 	var err error
@@ -79,7 +101,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		g.stopBG()
 		return nil, err
 	}
-	if err := g.startACME(cfg); err != nil {
+	if err := g.newACME(cfg); err != nil {
 		g.stopBG()
 		g.audit.close()
 		return nil, err
@@ -96,6 +118,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	g.state.Store(st)
 	g.watchFiles(st)
 	g.pools.Logf = func(format string, args ...any) { g.log.Warn(fmt.Sprintf(format, args...)) }
+	g.rollPeriod(time.Now())
+	g.wg.Add(1)
+	go g.runStats()
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -227,14 +252,23 @@ func (g *Gateway) closeClients() {
 // error the running configuration stays and the error is returned.
 // Existing pools keep their servers; settings apply as servers cycle.
 func (g *Gateway) Reload(cfg *config.Config) error {
-	st, notes, err := buildState(cfg, g.state.Load(), g.acme)
+	old := g.state.Load()
+	next := *cfg
+	held := config.KeepUnreloadable(old.cfg, &next)
+	st, notes, err := buildState(&next, old, g.acme)
 	if err != nil {
+		g.reloads.Add("failed")
 		return err
 	}
 	for _, n := range notes {
 		g.log.Warn(n)
 	}
+	for _, k := range held {
+		g.log.Warn("setting changed in the file cannot change at run time; restart pgbun to apply it", "key", k)
+	}
 	g.state.Store(st)
+	g.reconfigurePools(old, st)
+	g.reloads.Add("ok")
 	g.admission.SetConfig(admissionConfig(cfg))
 	g.throttle.SetConfig(throttleConfig(cfg))
 	g.authq.SetConfig(authQueryCacheConfig(cfg))

@@ -126,6 +126,14 @@ type setup struct {
 	databases string            // [databases] body; default routes appdb and *
 	userlist  string            // userlist.txt body; default: alice plaintext, bob md5
 	users     string            // [users] body
+	// port is the TCP port to listen on; 0 picks a free one. For a peer
+	// that must know the port before pgbun starts, such as an ACME CA
+	// validating TLS-ALPN-01 on pgbun's own listener.
+	port int
+	// leakIgnores are goroutines the setup's libraries keep past
+	// Shutdown on purpose; the leak check at the end skips them.
+	leakIgnores []goleak.Option
+	extra       string // more sections, appended as is ([peers] ...)
 }
 
 // proxy is a running pgbun.
@@ -179,6 +187,9 @@ func start(t *testing.T, s setup) *proxy {
 	if s.users != "" {
 		fmt.Fprintf(&ini, "[users]\n%s\n", s.users)
 	}
+	if s.extra != "" {
+		fmt.Fprintf(&ini, "%s\n", s.extra)
+	}
 	ini.WriteString("[pgbouncer]\n")
 	keys := make([]string, 0, len(general))
 	for k := range general {
@@ -202,7 +213,7 @@ func start(t *testing.T, s setup) *proxy {
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,13 +240,19 @@ func start(t *testing.T, s setup) *proxy {
 		wg.Wait()
 		close(served)
 	}()
+	// As the command does: ACME certificates once the listener is served,
+	// so a TLS-ALPN-01 validation on pgbun's own port reaches pgbun.
+	if err := gw.StartCertificates(context.Background()); err != nil {
+		gw.Close()
+		t.Fatalf("certificates: %v", err)
+	}
 	p := &proxy{t: t, gw: gw, port: ln.Addr().(*net.TCPAddr).Port, ini: path, logBuf: logs}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		gw.Shutdown(ctx)
 		<-served
-		goleak.VerifyNone(t, ignore)
+		goleak.VerifyNone(t, append([]goleak.Option{ignore}, s.leakIgnores...)...)
 	})
 	return p
 }

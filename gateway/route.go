@@ -18,16 +18,24 @@ type route struct {
 	serverDB   string // the database servers log in to
 	settings   config.PoolSettings
 	pool       *pool.Pool
+	stats      *poolStats
 }
 
 // route finds the database entry and the pool for c.
 func (g *Gateway) route(c *client, st *state) (*route, error) {
-	if isConsoleDB(c.dbname) {
-		return nil, wire.Fatal(wire.CodeFeatureNotSupported, "the admin console is not available on this listener")
-	}
 	db, poolDB, err := g.pickDatabase(c, st)
 	if err != nil {
 		return nil, err
+	}
+	name := db.Name // the name console commands use for this database
+	if name == "*" {
+		name = c.dbname
+	}
+	if g.isDisabled(name) {
+		return nil, wire.Fatal(wire.CodeCannotConnectNow, "database does not allow connections: %s", name)
+	}
+	if g.isSuspended() {
+		return nil, wire.Fatal(wire.CodeCannotConnectNow, "pgbun is suspended")
 	}
 	rt := &route{db: db, serverUser: c.user}
 	if db.User != "" {
@@ -40,6 +48,12 @@ func (g *Gateway) route(c *client, st *state) (*route, error) {
 		rt.serverDB = c.dbname
 	}
 	rt.pool = g.pools.Get(key, func() *pool.Pool { return g.newPool(st, key, db, rt.serverDB, rt.settings) })
+	rt.stats = g.statsFor(key)
+	g.poolModes.Store(key, string(rt.settings.Mode))
+	c.pool.Store(rt.pool)
+	if g.dbPaused(name) {
+		rt.pool.Pause() // a pool made while its database is paused starts paused
+	}
 	return rt, nil
 }
 
@@ -70,8 +84,41 @@ func (g *Gateway) pickDatabase(c *client, st *state) (*config.Database, string, 
 	return db, c.dbname, nil
 }
 
+// poolOrigin is what a pool was made from, so a reload can rebuild it.
+type poolOrigin struct {
+	entry    string // the [databases] entry ("*" for the fallback)
+	serverDB string
+}
+
 // newPool builds the pool for key from the configuration in force.
 func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, serverDB string, ps config.PoolSettings) *pool.Pool {
+	origin := poolOrigin{entry: db.Name, serverDB: serverDB}
+	g.origins.Store(key, origin)
+	d, set, _ := g.poolPlan(st, key, db, serverDB, ps)
+	var creds func() pool.Authenticator
+	if st.cfg.General.AuthType != config.AuthServer {
+		creds = g.credsFor(key, origin)
+	}
+	return pool.New(key, d, set, creds,
+		g.pools.DBLimiter(key.Database, ps.MaxDBConnections),
+		g.pools.UserLimiter(key.User, ps.MaxUserConnections))
+}
+
+// credsFor returns how shared servers of a pool log in, looked up when
+// they are made, so a reload's new password is used at once.
+func (g *Gateway) credsFor(key pool.Key, origin poolOrigin) func() pool.Authenticator {
+	return func() pool.Authenticator {
+		db, ok := g.state.Load().cfg.Databases[origin.entry]
+		if !ok {
+			return nil
+		}
+		return g.serverAuth(db, key.User)
+	}
+}
+
+// poolPlan derives how a pool makes servers (and a fingerprint of it, to
+// tell on reload whether its servers must be recycled) and its settings.
+func (g *Gateway) poolPlan(st *state, key pool.Key, db *config.Database, serverDB string, ps config.PoolSettings) (*pool.Dialer, pool.Settings, string) {
 	gen := &st.cfg.General
 	d := &pool.Dialer{
 		Hosts:       db.Host,
@@ -109,13 +156,50 @@ func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, serverDB
 	if ps.Mode == config.PoolSession || gen.ServerResetQueryAlways {
 		set.ResetQuery = gen.ServerResetQuery
 	}
-	var creds func() pool.Authenticator
-	if gen.AuthType != config.AuthServer {
-		creds = func() pool.Authenticator { return g.serverAuth(db, key.User) }
+	t := gen.ServerTLS
+	fp := fmt.Sprintf("%q %d %v %q %q %q %q %q %q %q %s %q %q %q %q", d.Hosts, d.Port, d.RoundRobin, serverDB,
+		db.ClientEncoding, db.DateStyle, db.TimeZone, db.ApplicationName, db.ConnectQuery, db.Password,
+		t.SSLMode, t.CAFile, t.CertFile, t.KeyFile, t.Protocols+"/"+t.Ciphers)
+	return d, set, fp
+}
+
+// reconfigurePools applies a new configuration to existing pools: new
+// sizes and timers at once, and pools whose server definition changed
+// recycle their servers as they are released.
+func (g *Gateway) reconfigurePools(old, st *state) {
+	for _, p := range g.pools.Pools() {
+		v, ok := g.origins.Load(p.Key)
+		if !ok {
+			continue
+		}
+		origin := v.(poolOrigin)
+		oldDB, hadOld := old.cfg.Databases[origin.entry]
+		db, ok := st.cfg.Databases[origin.entry]
+		if !ok {
+			p.Recycle() // the entry is gone: no server outlives its client
+			continue
+		}
+		ps := st.cfg.Pool(db, p.Key.User)
+		d, set, fp := g.poolPlan(st, p.Key, db, origin.serverDB, ps)
+		g.pools.DBLimiter(p.Key.Database, ps.MaxDBConnections)
+		g.pools.UserLimiter(p.Key.User, ps.MaxUserConnections)
+		g.poolModes.Store(p.Key, string(ps.Mode))
+		var oldFP string
+		if hadOld {
+			_, _, oldFP = g.poolPlan(old, p.Key, oldDB, origin.serverDB, old.cfg.Pool(oldDB, p.Key.User))
+		}
+		if fp != oldFP {
+			var creds func() pool.Authenticator
+			if st.cfg.General.AuthType != config.AuthServer {
+				creds = g.credsFor(p.Key, origin)
+			}
+			p.Reconfigure(d, set, creds)
+			g.log.Info("database definition changed: servers are replaced as they are released",
+				"database", p.Key.Database, "user", p.Key.User)
+			continue
+		}
+		p.Configure(set)
 	}
-	return pool.New(key, d, set, creds,
-		g.pools.DBLimiter(key.Database, ps.MaxDBConnections),
-		g.pools.UserLimiter(key.User, ps.MaxUserConnections))
 }
 
 // serverAuth picks how a shared server logs in as user: the database

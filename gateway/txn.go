@@ -51,6 +51,8 @@ type txnSession struct {
 	fatal    *wire.Error // why the session must end, set by another goroutine
 	qtimer   *time.Timer // query_timeout
 	ttimer   *time.Timer // transaction_timeout
+	qStart   int64       // when the current round trip began (unix ns)
+	xStart   int64       // when the current transaction began (unix ns, 0 = none)
 	fp       string      // the settings this client wants, as one comparable string
 	fpStale  bool        // params changed since fp was computed
 	timed    bool        // an idle timeout applies: the client's read deadline matters
@@ -255,6 +257,7 @@ func (s *txnSession) handle(typ byte, body []byte) error {
 		s.mu.Lock()
 	}
 	s.translate(typ, body)
+	s.c.prepared.Store(int32(len(s.stmts)))
 	s.mu.Unlock()
 	return nil
 }
@@ -264,7 +267,8 @@ func (s *txnSession) flush() error {
 	if len(s.out) == 0 {
 		return nil
 	}
-	_, err := s.w.Conn().Write(s.out)
+	n, err := s.w.Conn().Write(s.out)
+	s.rt.stats.recv.Add(uint64(n))
 	s.out = s.out[:0]
 	return err
 }
@@ -274,6 +278,8 @@ func (s *txnSession) flush() error {
 func (s *txnSession) link() error {
 	srv := s.rt.pool.TryAcquire()
 	if srv == nil {
+		s.c.waitSince.Store(time.Now().UnixNano())
+		s.c.state.Store(int32(stateWaiting))
 		// The pool bounds the wait by query_wait_timeout.
 		var err error
 		if srv, err = s.rt.pool.Acquire(context.Background()); err != nil {
@@ -314,6 +320,8 @@ func (s *txnSession) link() error {
 	}
 	s.mu.Unlock()
 	s.c.link(srv)
+	s.c.quiet.Store(false)
+	s.c.state.Store(int32(stateActive))
 	go s.downLoop(srv, done)
 	return nil
 }

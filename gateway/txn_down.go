@@ -3,6 +3,7 @@ package gateway
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/pool"
@@ -25,6 +26,7 @@ func (s *txnSession) downLoop(srv *pool.Server, done chan<- downEnd) {
 		if m > 0 {
 			fwd, end, _ := sc.FeedDrop(buf[:m])
 			if fwd > 0 {
+				s.rt.stats.sent.Add(uint64(fwd))
 				if _, err := s.c.conn.Write(buf[:fwd]); err != nil {
 					s.lose(srv, nil) // the client is gone mid-answer
 					done <- downEnd{released: true}
@@ -79,6 +81,8 @@ func (s *txnSession) releaseAtEnd(srv *pool.Server, boundary bool) bool {
 	s.mu.Unlock()
 	if release {
 		s.c.unlink()
+		s.c.quiet.Store(true)
+		s.c.state.Store(int32(stateIdle))
 		s.rt.pool.Release(srv, true)
 	}
 	return release
@@ -156,6 +160,10 @@ func (o *txnObserver) Message(typ byte, body []byte) {
 			s.pending--
 		}
 		if s.pending == 0 {
+			s.rt.stats.ended(o.srv.Status, s.qStart, s.xStart, time.Now().UnixNano())
+			if o.srv.Status == 'I' {
+				s.xStart = 0
+			}
 			if s.qtimer != nil {
 				s.qtimer.Stop()
 				s.qtimer = nil

@@ -26,6 +26,7 @@ func (s *txnSession) translate(typ byte, body []byte) {
 		}
 		s.q.push(expect{kind: '1'})
 	case 'B':
+		s.rt.stats.binds.Add(1)
 		if prepared && s.bind(body) {
 			return
 		}
@@ -57,6 +58,12 @@ func (s *txnSession) translate(typ byte, body []byte) {
 // syncPoint records a message the server answers with ReadyForQuery.
 func (s *txnSession) syncPoint() {
 	if s.pending == 0 {
+		now := time.Now().UnixNano()
+		s.qStart = now
+		if s.xStart == 0 {
+			s.xStart = now
+		}
+		s.c.requestTime.Store(now)
 		if t := s.rt.settings.QueryTimeout; t > 0 && s.qtimer == nil {
 			s.qtimer = time.AfterFunc(t, s.cancelForTimeout)
 		}
@@ -83,6 +90,7 @@ func (s *txnSession) cancelForTimeout() {
 // parse handles a client's Parse.
 func (s *txnSession) parse(body []byte) {
 	s.unsynced = true
+	s.rt.stats.clientParses.Add(1)
 	name, query, types, ok := parseParse(body)
 	if !ok || name == "" {
 		// The unnamed statement lives only until the next Parse or Query
@@ -90,6 +98,7 @@ func (s *txnSession) parse(body []byte) {
 		// malformed Parse is left for the server to refuse.
 		s.out = appendMessage(s.out, 'P', body)
 		s.q.push(expect{kind: '1'})
+		s.rt.stats.serverParses.Add(1)
 		return
 	}
 	if _, dup := s.stmts[name]; dup {
@@ -128,6 +137,7 @@ func (s *txnSession) prepareOnServer(e *stmtEntry, drop bool, client string) *ca
 	}
 	s.out = appendParse(s.out, x.name, e.query, e.types)
 	s.q.push(expect{kind: '1', drop: drop, stmt: x, client: client, entry: e})
+	s.rt.stats.serverParses.Add(1)
 	return x
 }
 
@@ -142,7 +152,10 @@ func (s *txnSession) serverName(name string) string {
 	}
 	x := s.ss.prepared.lookup(e)
 	if x == nil {
+		s.rt.stats.preparedMisses.Add(1)
 		x = s.prepareOnServer(e, true, "")
+	} else {
+		s.rt.stats.preparedHits.Add(1)
 	}
 	return x.name
 }
