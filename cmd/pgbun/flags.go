@@ -13,6 +13,7 @@ type options struct {
 	user    string // -u, --user
 	version bool   // -V, --version
 	help    bool   // -h, --help
+	reboot  bool   // -R, --reboot: take the listening sockets over from a running pgbun
 	config  string // the configuration file, "" = built-in defaults
 }
 
@@ -28,6 +29,8 @@ Options:
   -q, --quiet       do not log to stderr
   -v, --verbose     log more (repeat for even more)
   -u, --user=USER   run as USER (after opening listeners)
+  -R, --reboot      take over the listening sockets of a running pgbun (binary upgrade);
+                    the old process finishes its clients and exits
   -V, --version     print the version and exit
   -h, --help        print this help and exit
 `
@@ -57,6 +60,8 @@ func parseArgs(args []string) (options, error) {
 				o.version = true
 			case "help":
 				o.help = true
+			case "reboot":
+				o.reboot = true
 			case "user":
 				if !hasVal {
 					if i+1 >= len(args) {
@@ -97,7 +102,7 @@ func parseArgs(args []string) (options, error) {
 					o.user = val
 					j = len(a)
 				case 'R':
-					return o, fmt.Errorf("option -R (online restart by socket hand-over) is not supported")
+					o.reboot = true
 				default:
 					return o, fmt.Errorf("unknown option -%c", a[j])
 				}

@@ -22,7 +22,8 @@ func TestParseArgs(t *testing.T) {
 		{args: []string{"--bogus"}, err: true},
 		{args: []string{"--quiet=1"}, err: true},
 		{args: []string{"a.ini", "b.ini"}, err: true},
-		{args: []string{"-R", "a.ini"}, err: true},
+		{args: []string{"-R", "a.ini"}, want: options{reboot: true, config: "a.ini"}},
+		{args: []string{"--reboot", "-d", "a.ini"}, want: options{reboot: true, daemon: true, config: "a.ini"}},
 	}
 	for _, c := range cases {
 		got, err := parseArgs(c.args)

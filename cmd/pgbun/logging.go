@@ -44,8 +44,8 @@ func (l *logFile) Reopen() error {
 }
 
 // newLogger logs to stderr (unless quiet) and to the logfile, at info
-// level, or debug with any verbosity.
-func newLogger(quiet bool, verbose int, file *logFile) (*slog.Logger, *slog.LevelVar) {
+// level, or debug with any verbosity, as text or JSON (log_format).
+func newLogger(quiet bool, verbose int, file *logFile, format string) (*slog.Logger, *slog.LevelVar) {
 	var ws []io.Writer
 	if !quiet {
 		ws = append(ws, os.Stderr)
@@ -57,5 +57,9 @@ func newLogger(quiet bool, verbose int, file *logFile) (*slog.Logger, *slog.Leve
 	if verbose > 0 {
 		level.Set(slog.LevelDebug)
 	}
-	return slog.New(slog.NewTextHandler(io.MultiWriter(ws...), &slog.HandlerOptions{Level: level})), level
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(io.MultiWriter(ws...), opts)), level
+	}
+	return slog.New(slog.NewTextHandler(io.MultiWriter(ws...), opts)), level
 }
