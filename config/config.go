@@ -211,6 +211,10 @@ type ClientTLS struct {
 	DHEParams    string  // client_tls_dheparams (accepted, Go picks groups)
 	ECDHCurve    string  // client_tls_ecdhcurve
 	TLS13Ciphers string  // client_tls13_ciphers (accepted; Go fixes TLS 1.3 suites)
+	// ExtraCerts are more certificate/key file pairs, served to clients
+	// whose server name they cover (client_tls_sni_certs, pgbun's own:
+	// "cert.pem key.pem, cert2.pem key2.pem").
+	ExtraCerts []string
 	// SNIRequired refuses TLS clients whose server name matches no
 	// [databases] sni= entry (client_tls_sni_required, pgbun's own).
 	SNIRequired bool

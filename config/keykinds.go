@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -205,5 +206,23 @@ func enumKey(name, def string, choices []string, f func(*General) *string) setti
 			return err
 		},
 		fmt: func(g *General) string { return *f(g) },
+	}
+}
+
+// pairListKey is a comma-separated list whose items may hold spaces
+// ("cert.pem key.pem, cert2.pem key2.pem").
+func pairListKey(name, def string, f func(*General) *[]string) setting {
+	return setting{name: name, def: def,
+		parse: func(g *General, v string) error {
+			var out []string
+			for _, item := range strings.Split(v, ",") {
+				if item = strings.Join(strings.Fields(item), " "); item != "" {
+					out = append(out, item)
+				}
+			}
+			*f(g) = out
+			return nil
+		},
+		fmt: func(g *General) string { return strings.Join(*f(g), ", ") },
 	}
 }

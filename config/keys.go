@@ -122,6 +122,8 @@ var implemented = map[string]bool{
 	"peers.host":                          true,
 	"peers.port":                          true,
 	"peers.pool_size":                     true,
+	"client_tls_sni_certs":                true,
+	"server_fast_close":                   true,
 }
 
 // defaultAuthQuery is PgBouncer's default query, schema-qualified so that
@@ -148,6 +150,7 @@ var settings = []setting{
 	noReload(boolKey("acme_ari", "1", func(g *General) *bool { return &g.ACME.ARI })),
 	// pgbun's own: edge defence.
 	boolKey("client_tls_sni_required", "0", func(g *General) *bool { return &g.ClientTLS.SNIRequired }),
+	pairListKey("client_tls_sni_certs", "", func(g *General) *[]string { return &g.ClientTLS.ExtraCerts }),
 	intKey("auth_throttle_failures", "5", 0, math.MaxInt32, func(g *General) *int { return &g.AuthThrottleFailures }),
 	durKey("auth_throttle_window", "60", time.Second, func(g *General) *time.Duration { return &g.AuthThrottleWindow }),
 	durKey("auth_throttle_lockout", "30", time.Second, func(g *General) *time.Duration { return &g.AuthThrottleLockout }),

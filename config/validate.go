@@ -1,6 +1,9 @@
 package config
 
-import "sort"
+import (
+	"sort"
+	"strings"
+)
 
 // validate runs the checks that involve more than one key. Each problem is
 // reported at the line of the key that made the combination invalid.
@@ -32,6 +35,14 @@ func (p *parser) validate() error {
 		if g.ACME.Challenge == "http-01" && g.ACME.HTTPListen == "" {
 			return p.errorAtKey("acme_challenge", "http-01 needs acme_http_listen (the port the ACME server's HTTP requests reach)")
 		}
+	}
+	for _, pair := range c.ExtraCerts {
+		if len(strings.Fields(pair)) != 2 {
+			return p.errorAtKey("client_tls_sni_certs", "%q is not a certificate file and a key file separated by a space", pair)
+		}
+	}
+	if len(c.ExtraCerts) > 0 && c.CertFile == "" {
+		return p.errorAtKey("client_tls_sni_certs", "needs client_tls_cert_file and client_tls_key_file (the default certificate)")
 	}
 	if c.SNIRequired && c.SSLMode == SSLDisable {
 		return p.errorAtKey("client_tls_sni_required", "needs client TLS (client_tls_sslmode)")

@@ -307,3 +307,28 @@ func TestAuditLog(t *testing.T) {
 		}
 	}
 }
+
+// TestSeveralCertificates: client_tls_sni_certs serves a second
+// certificate to clients asking for its name.
+func TestSeveralCertificates(t *testing.T) {
+	f := getFixture(t)
+	dir := t.TempDir()
+	kp, err := f.ca.IssueServer([]string{"other.pgbun.test"}, pgtest.ECDSAP256, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, k, _ := kp.WriteFiles(dir, "other")
+	p := start(t, setup{general: map[string]string{"client_tls_sni_certs": c + " " + k}})
+	conn, err := connectSNI(p, "other.pgbun.test", scramUser, scramPass, appDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if got := clientTLS(t, conn).PeerCertificates[0].DNSNames[0]; got != "other.pgbun.test" {
+		t.Fatalf("served %s", got)
+	}
+	def := p.connect(t, scramUser, scramPass, appDB)
+	if got := clientTLS(t, def).PeerCertificates[0].DNSNames[0]; got != "localhost" {
+		t.Fatalf("default certificate: %s", got)
+	}
+}

@@ -83,12 +83,13 @@ func (o *fromClient) Message(byte, []byte) {}
 // fromServer watches server→client traffic: ReadyForQuery (transaction
 // status, answered requests) and ParameterStatus (the server's settings).
 type fromServer struct {
-	c       *client
-	srv     *pool.Server
-	pending *atomic.Int32
-	clock   *sessionClock
-	times   *roundTimes
-	stats   *poolStats
+	c         *client
+	fastClose bool // server_fast_close: end the session when the server is outdated
+	srv       *pool.Server
+	pending   *atomic.Int32
+	clock     *sessionClock
+	times     *roundTimes
+	stats     *poolStats
 }
 
 func (o *fromServer) Header(typ byte, _ int) wire.Action {
@@ -108,6 +109,11 @@ func (o *fromServer) Message(typ byte, body []byte) {
 			now := time.Now().UnixNano()
 			o.c.quiet.Store(o.srv.Status == 'I')
 			o.stats.ended(o.srv.Status, o.times.query.Load(), o.times.xact.Load(), now)
+			if o.fastClose && o.srv.Status == 'I' && o.srv.Outdated() {
+				// RECONNECT or a changed definition: with server_fast_close
+				// the session ends at this transaction's end, not the client's.
+				o.c.kill(wire.Fatal(wire.CodeAdminShutdown, "server connection closed (server_fast_close)"))
+			}
 			if o.srv.Status == 'I' {
 				o.times.xact.Store(0)
 			}
@@ -146,7 +152,9 @@ func (g *Gateway) forward(c *client, st *state, rt *route, srv *pool.Server) ses
 	times := new(roundTimes)
 	up := &fromClient{pending: &pending, max: st.cfg.General.MaxPacketSize, clock: timed, times: times, stats: rt.stats, c: c}
 	upScan := wire.NewScanner(up)
-	downScan := wire.NewScanner(&fromServer{c: c, srv: srv, pending: &pending, clock: timed, times: times, stats: rt.stats})
+	fromSrv := &fromServer{c: c, srv: srv, pending: &pending, clock: timed, times: times, stats: rt.stats,
+		fastClose: st.cfg.General.ServerFastClose}
+	downScan := wire.NewScanner(fromSrv)
 	c.quiet.Store(srv.Status == 'I')
 	upBuf, downBuf := pumpBuffers.Get().(*[]byte), pumpBuffers.Get().(*[]byte)
 	defer pumpBuffers.Put(upBuf)

@@ -346,3 +346,23 @@ func TestMetrics(t *testing.T) {
 	_ = tls.VersionTLS13
 	_ = pgx.QueryExecModeSimpleProtocol
 }
+
+// TestServerFastClose: after RECONNECT, a session-pooled client's server
+// is closed at the end of its transaction, and the client is told.
+func TestServerFastClose(t *testing.T) {
+	p := start(t, setup{general: map[string]string{"server_fast_close": "1"}})
+	c := p.connect(t, scramUser, scramPass, appDB)
+	queryString(t, c, "select 'before'")
+	if err := p.gw.Reconnect(appDB); err != nil {
+		t.Fatal(err)
+	}
+	// The next round trip ends the transaction the server was in; the
+	// session ends with it.
+	var err error
+	for i := 0; i < 3 && err == nil; i++ {
+		_, err = c.Exec(context.Background(), "select 1")
+	}
+	if err == nil || !strings.Contains(err.Error(), "server_fast_close") {
+		t.Fatalf("session went on after server_fast_close: %v", err)
+	}
+}

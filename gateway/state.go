@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -64,15 +65,15 @@ func buildState(cfg *config.Config, prev *state, acme *certs.ACME) (*state, []st
 		}
 	}
 	if g.ClientTLS.CertFile != "" {
-		pair := certs.FilePair{CertFile: g.ClientTLS.CertFile, KeyFile: g.ClientTLS.KeyFile}
-		if prev != nil && prev.files != nil && samePair(prev, pair) {
+		pairs := certPairs(&g.ClientTLS)
+		if prev != nil && prev.files != nil && slices.Equal(certPairs(&prev.cfg.General.ClientTLS), pairs) {
 			// Same files: re-read them, keeping the old pair if the new one is broken.
 			if err := prev.files.Reload(); err != nil {
 				notes = append(notes, fmt.Sprintf("client TLS certificate not reloaded, keeping the previous one: %v", err))
 			}
 			st.files = prev.files
 		} else {
-			store, err := certs.NewStore(pair)
+			store, err := certs.NewStore(pairs...)
 			if err != nil {
 				return nil, nil, fmt.Errorf("client TLS: %w", err)
 			}
@@ -112,9 +113,17 @@ func anyAuthUser(cfg *config.Config) bool {
 	return false
 }
 
-func samePair(st *state, p certs.FilePair) bool {
-	g := st.cfg.General.ClientTLS
-	return g.CertFile == p.CertFile && g.KeyFile == p.KeyFile
+// certPairs lists the certificate files of client TLS: the default pair
+// first (served when no other covers the client's server name), then
+// client_tls_sni_certs.
+func certPairs(t *config.ClientTLS) []certs.FilePair {
+	out := []certs.FilePair{{CertFile: t.CertFile, KeyFile: t.KeyFile}}
+	for _, p := range t.ExtraCerts {
+		if f := strings.Fields(p); len(f) == 2 {
+			out = append(out, certs.FilePair{CertFile: f[0], KeyFile: f[1]})
+		}
+	}
+	return out
 }
 
 // isConsoleDB reports whether name is the admin console's database.

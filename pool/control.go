@@ -105,3 +105,14 @@ func poll(ctx context.Context, done func() bool) error {
 	}
 	return nil
 }
+
+// Outdated reports whether s was made before its pool's last Recycle
+// (RECONNECT, a changed database definition): it is closed when released.
+func (s *Server) Outdated() bool {
+	if s.pool == nil {
+		return false
+	}
+	s.pool.mu.Lock()
+	defer s.pool.mu.Unlock()
+	return s.gen != s.pool.gen
+}
