@@ -29,8 +29,9 @@ fuzz:
 bench: deps build
 	$(GO) run ./internal/bench $(BENCHFLAGS)
 
-demo: deps
-	$(GO) run ./cmd/pgbun demo
+# exec so that Ctrl-C reaches pgbun alone and a clean stop exits 0.
+demo: deps build
+	exec ./pgbun demo
 
 # PostgreSQL server binaries are needed by the tests and the demo.
 deps:
