@@ -41,6 +41,20 @@ func newTestACME(t *testing.T, p *pebbletest.Server, adjust func(*ACMEConfig)) *
 	return a
 }
 
+// listenWithPebble opens the listener a test serves TLS on and starts a
+// Pebble that validates TLS-ALPN-01 challenges against that listener's
+// port, as Let's Encrypt would connect to pgbun's Postgres port.
+func listenWithPebble(t *testing.T, validity time.Duration) (net.Listener, int, *pebbletest.Server) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.FreePort(t), TLSPort: port, Validity: validity})
+	return ln, port, p
+}
+
 func startACME(t *testing.T, a *ACME) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -55,12 +69,7 @@ func startACME(t *testing.T, a *ACME) {
 // lookup order of a Set that also has a file certificate.
 func TestACMETLSALPN(t *testing.T) {
 	checkLeaksAtEnd(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.FreePort(t), TLSPort: port, Validity: time.Hour})
+	ln, port, p := listenWithPebble(t, time.Hour)
 	a := newTestACME(t, p, func(c *ACMEConfig) {
 		c.Domains = []string{"DB.pgbun.test."} // normalized on the way in
 		c.AltTLSALPNPort = port
@@ -191,12 +200,7 @@ func TestACMEHTTP01(t *testing.T) {
 // new handshake gets the new certificate.
 func TestACMERenewal(t *testing.T) {
 	checkLeaksAtEnd(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.FreePort(t), TLSPort: port, Validity: 30 * time.Second})
+	ln, port, p := listenWithPebble(t, 30*time.Second)
 	a := newTestACME(t, p, func(c *ACMEConfig) {
 		c.Domains = []string{"renew.pgbun.test"}
 		c.AltTLSALPNPort = port
@@ -249,12 +253,7 @@ func TestACMERenewal(t *testing.T) {
 // allowed name and refuses, without ordering, names not allowed.
 func TestACMEOnDemand(t *testing.T) {
 	checkLeaksAtEnd(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.FreePort(t), TLSPort: port, Validity: time.Hour})
+	ln, port, p := listenWithPebble(t, time.Hour)
 	a := newTestACME(t, p, func(c *ACMEConfig) {
 		c.OnDemandAllow = []string{"*.tenants.pgbun.test", "exact.pgbun.test"}
 		c.AltTLSALPNPort = port

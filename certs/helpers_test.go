@@ -2,7 +2,6 @@ package certs
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/pgbun/pgbun/internal/pgtest"
 )
 
 // leakIgnores are goroutines that outlive their owners by design of the
@@ -69,11 +70,11 @@ func waitNoLeaks(limit time.Duration, opts ...goleak.Option) error {
 }
 
 // testLogger logs into a buffer that is printed when the test fails.
-func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func testLogger(t *testing.T) (*slog.Logger, *pgtest.LogBuffer) {
+	buf := &pgtest.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("pgbun log:\n%s", buf.tail(12000))
+			t.Logf("pgbun log:\n%s", buf.Tail(12000))
 		}
 	})
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
@@ -244,31 +245,4 @@ func errorContains(err error, parts ...string) bool {
 		}
 	}
 	return true
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// tail returns at most the last n bytes written.
-func (s *syncBuffer) tail(n int) string {
-	str := s.String()
-	if len(str) > n {
-		return "..." + str[len(str)-n:]
-	}
-	return str
 }

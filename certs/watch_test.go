@@ -29,7 +29,7 @@ func writeAtomically(t *testing.T, ca *pgtest.CA, live FilePair, hosts ...string
 
 // startWatch runs s.Watch until the test ends. It returns a stop function
 // that waits for Watch to return, and the log Watch writes.
-func startWatch(t *testing.T, s *Store) (stop func(), logs *syncBuffer) {
+func startWatch(t *testing.T, s *Store) (stop func(), logs *pgtest.LogBuffer) {
 	t.Helper()
 	logger, logs := testLogger(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -122,10 +122,8 @@ func (o *fromServer) Message(typ byte, body []byte) {
 			}
 		}
 	case 'S':
-		if name, rest, ok := wire.CString(body); ok {
-			if value, _, ok := wire.CString(rest); ok {
-				o.srv.SetParam(name, value)
-			}
+		if name, value, ok := wire.ParseParameterStatus(body); ok {
+			o.srv.SetParam(name, value)
 		}
 	}
 }

@@ -142,7 +142,7 @@ type proxy struct {
 	gw     *gateway.Gateway
 	port   int
 	ini    string
-	logBuf *syncBuffer
+	logBuf *pgtest.LogBuffer
 }
 
 // start runs a gateway for s on a free loopback port and stops it when
@@ -207,7 +207,7 @@ func start(t *testing.T, s setup) *proxy {
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, ini.String())
 	}
-	logs := &syncBuffer{}
+	logs := &pgtest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	gw, err := gateway.New(cfg, log)
 	if err != nil {
@@ -302,24 +302,6 @@ func queryString(t testing.TB, c *pgx.Conn, sql string, args ...any) string {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return s
-}
-
-// syncBuffer collects log output for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testWriter sends logs to the test's output, shown on failure or -v.

@@ -180,11 +180,7 @@ func (o *txnObserver) Message(typ byte, body []byte) {
 			s.void(s.q.pop())
 		}
 	case 'S':
-		name, rest, ok := wire.CString(body)
-		if !ok {
-			return
-		}
-		value, _, ok := wire.CString(rest)
+		name, value, ok := wire.ParseParameterStatus(body)
 		if !ok {
 			return
 		}

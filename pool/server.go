@@ -179,15 +179,9 @@ func (s *Server) Exec(ctx context.Context, sql string) error {
 
 // setParam records a ParameterStatus body.
 func (s *Server) setParam(body []byte) {
-	name, rest, ok := wire.CString(body)
-	if !ok {
-		return
+	if name, value, ok := wire.ParseParameterStatus(body); ok {
+		s.SetParam(name, value)
 	}
-	value, _, ok := wire.CString(rest)
-	if !ok {
-		return
-	}
-	s.SetParam(name, value)
 }
 
 // SetParam records a parameter the server reported.

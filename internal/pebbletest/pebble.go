@@ -19,6 +19,8 @@ import (
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
+
+	"github.com/pgbun/pgbun/internal/pgtest"
 )
 
 // newOrderPath is where Pebble's API takes new orders (RFC 8555 7.4);
@@ -56,7 +58,7 @@ type Server struct {
 	dirURL string
 	caRoot string
 	roots  *x509.CertPool
-	logs   *logBuffer
+	logs   *pgtest.LogBuffer
 
 	mu     sync.Mutex
 	orders [][]string // names asked for by each new-order request
@@ -80,10 +82,10 @@ func Start(t TB, o Options) *Server {
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
 	t.Setenv("PEBBLE_AUTHZREUSE", "0")
 
-	s := &Server{logs: &logBuffer{}}
+	s := &Server{logs: &pgtest.LogBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("pebble log:\n%s", s.logs.tail(logTail))
+			t.Logf("pebble log:\n%s", s.logs.Tail(logTail))
 		}
 	})
 	logger := log.New(s.logs, "pebble ", log.Lmicroseconds)
@@ -199,27 +201,4 @@ func orderNames(body []byte) []string {
 		names = append(names, id.Value)
 	}
 	return names
-}
-
-// logBuffer collects Pebble's log; safe for concurrent writers.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// tail returns at most the last n bytes written.
-func (l *logBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.b.Bytes()
-	if len(b) > n {
-		return "..." + string(b[len(b)-n:])
-	}
-	return string(b)
 }

@@ -125,6 +125,17 @@ func AppendParameterStatus(dst []byte, name, value string) []byte {
 	return Finish(dst, s)
 }
 
+// ParseParameterStatus reads the name and value of a ParameterStatus
+// body; ok is false when either is not NUL-terminated.
+func ParseParameterStatus(body []byte) (name, value string, ok bool) {
+	name, rest, ok := CString(body)
+	if !ok {
+		return "", "", false
+	}
+	value, _, ok = CString(rest)
+	return name, value, ok
+}
+
 // AppendReadyForQuery appends ReadyForQuery with the given status.
 func AppendReadyForQuery(dst []byte, status byte) []byte {
 	return append(dst, 'Z', 0, 0, 0, 5, status)
