@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -145,16 +146,11 @@ func appendNegotiate(dst []byte, minor uint32, options []string) []byte {
 // startTLS runs the server side of a TLS handshake over under, recording
 // which certificate was served (channel binding hashes it).
 func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) error {
-	cfg := st.clientTLS.Config.Clone()
-	getCert := cfg.GetCertificate
-	var served *tls.Certificate
-	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		cert, err := getCert(hello)
-		served = cert
-		return cert, err
-	}
-	tc := tls.Server(under, cfg)
-	if err := tc.Handshake(); err != nil {
+	// GetCertificate (see recordServed) leaves the served certificate in
+	// c.servedCert through the handshake's context: the configuration is
+	// shared, not copied per connection.
+	tc := tls.Server(under, st.clientTLS.Config)
+	if err := tc.HandshakeContext(context.WithValue(context.Background(), servedKey{}, &c.servedCert)); err != nil {
 		g.tlsFailures.Add(1)
 		g.audit.event("tls_handshake_failed", "addr", c.addr, "error", err.Error())
 		return fmt.Errorf("TLS handshake: %w", err)
@@ -173,14 +169,42 @@ func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) er
 	c.conn, c.tls = tc, &cs
 	g.tlsHandshakes.Add(tlsVersionName(cs.Version))
 	c.sni = strings.ToLower(strings.TrimSuffix(cs.ServerName, "."))
-	if served != nil {
-		c.served = served.Leaf
+	if c.servedCert != nil {
+		c.served = c.servedCert.Leaf
+		c.servedCert = nil
 	}
 	if len(cs.VerifiedChains) > 0 && len(cs.PeerCertificates) > 0 {
 		c.certCN = cs.PeerCertificates[0].Subject.CommonName
 	}
-	c.br = bufio.NewReaderSize(tc, clientReadBuffer)
+	// The reader that read the plaintext start now reads TLS. After
+	// direct TLS it may still hold bytes that arrived with the
+	// ClientHello: it then stays with the TLS connection until drained,
+	// and the client reads with another.
+	if b, ok := under.(*bufferedConn); ok && b.r != nil {
+		if b.r.Buffered() > 0 {
+			c.br = takeReader(tc)
+			return nil
+		}
+		b.r = nil
+	}
+	c.br.Reset(tc)
 	return nil
+}
+
+// servedKey is the context key under which startTLS passes the handshake
+// a place for the certificate it serves.
+type servedKey struct{}
+
+// recordServed wraps getCert to leave the chosen certificate where the
+// handshake's context says.
+func recordServed(getCert tlsconf.GetCertificateFunc) tlsconf.GetCertificateFunc {
+	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := getCert(hello)
+		if slot, ok := hello.Context().Value(servedKey{}).(**tls.Certificate); ok {
+			*slot = cert
+		}
+		return cert, err
+	}
 }
 
 // bufferedConn is a net.Conn whose reads drain r first; r reads the
@@ -190,4 +214,12 @@ type bufferedConn struct {
 	r *bufio.Reader
 }
 
-func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b *bufferedConn) Read(p []byte) (int, error) {
+	if b.r != nil {
+		if b.r.Buffered() > 0 {
+			return b.r.Read(p)
+		}
+		b.r = nil // drained: let its buffer go
+	}
+	return b.Conn.Read(p)
+}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pgbun/pgbun/internal/wire"
@@ -27,15 +28,22 @@ var clientIDs atomic.Uint64
 // client is one accepted connection. Its serve goroutine owns it; other
 // goroutines only call abort and read the atomic fields.
 type client struct {
-	id      uint64
-	raw     net.Conn      // the accepted socket
-	conn    net.Conn      // raw, or the TLS connection over it
-	br      *bufio.Reader // reads conn; handed to forwarding with what it holds
-	tls     *tls.ConnectionState
-	served  *x509.Certificate // the certificate pgbun presented, for channel binding
-	unix    bool
-	addr    string // remote address for logs
-	started time.Time
+	id     uint64
+	raw    net.Conn      // the accepted socket
+	conn   net.Conn      // raw, or the TLS connection over it
+	br     *bufio.Reader // reads conn; handed to forwarding with what it holds
+	lead   leadReader    // what br reads after an idle wait (see awaitInput)
+	rc     syscall.RawConn
+	peekFn func(fd uintptr) bool
+	peeked bool
+	tls    *tls.ConnectionState
+	served *x509.Certificate // the certificate pgbun presented, for channel binding
+	// servedCert receives, during the TLS handshake, the certificate
+	// chosen for it (see recordServed).
+	servedCert *tls.Certificate
+	unix       bool
+	addr       string // remote address for logs
+	started    time.Time
 
 	minor    uint16            // protocol minor version (3.x)
 	params   map[string]string // startup parameters
@@ -107,7 +115,7 @@ func newClient(conn net.Conn) *client {
 	} else if ap, err := netip.ParseAddrPort(c.addr); err == nil {
 		c.ip = ap.Addr().Unmap()
 	}
-	c.br = bufio.NewReaderSize(conn, clientReadBuffer)
+	c.br = takeReader(conn)
 	return c
 }
 

@@ -24,6 +24,7 @@ var errHandled = errors.New("connection handled")
 func (g *Gateway) serve(c *client) {
 	defer g.untrack(c)
 	defer c.raw.Close()
+	defer c.dropReader()
 	defer func() {
 		if r := recover(); r != nil {
 			g.log.Error("panic serving client", "client", c.addr, "panic", r, "stack", string(debug.Stack()))
@@ -88,6 +89,9 @@ func (g *Gateway) serve(c *client) {
 		return
 	}
 	c.raw.SetDeadline(time.Time{})
+	// The login's scratch buffers are not needed again; an idle client
+	// should hold as little as it can.
+	c.buf, c.out = nil, nil
 	c.ready.Store(true)
 	g.audit.event("login_ok", "user", c.user, "database", c.dbname, "addr", c.addr, "method", c.method, "tls", tlsVersion(c))
 	g.logins.Add(c.method + "/ok")

@@ -83,7 +83,7 @@ func buildState(cfg *config.Config, prev *state, acme *certs.ACME) (*state, []st
 	var getCert tlsconf.GetCertificateFunc
 	if st.files != nil || acme != nil {
 		st.certs = certs.NewSet(st.files, acme)
-		getCert = st.certs.GetCertificate
+		getCert = recordServed(st.certs.GetCertificate)
 	}
 	ct, err := tlsconf.ForClients(g.ClientTLS, getCert)
 	if err != nil {

@@ -231,6 +231,13 @@ func (s *txnSession) readClient() (byte, []byte, error) {
 	if max <= 0 {
 		max = 1<<31 - 1
 	}
+	if s.c.br.Buffered() == 0 {
+		// Between messages, usually between transactions: wait without
+		// holding a read buffer.
+		if err := s.c.awaitInput(); err != nil {
+			return 0, nil, err
+		}
+	}
 	typ, body, buf, err := wire.ReadMessage(s.c.br, s.in, max)
 	if cap(buf) > 1<<20 {
 		buf = nil // do not keep a huge buffer for the rest of the session

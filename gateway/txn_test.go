@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 func txnSetup(size string, extra ...string) setup {
@@ -442,5 +443,104 @@ func TestConnectionLimits(t *testing.T) {
 	exec1(t, a, "commit")
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMessagesAcrossIdleWaits: between transactions a client waits with
+// no read buffer and gets one when it sends again. A message that arrives
+// a byte at a time, and several messages in one write, are still read
+// whole, over plain TCP and TLS; client_idle_timeout still ends the wait.
+func TestMessagesAcrossIdleWaits(t *testing.T) {
+	p := start(t, txnSetup("1", "client_idle_timeout", "1"))
+	query := func(sql string) []byte {
+		b, err := (&pgproto3.Query{String: sql}).Encode(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, sslmode := range []string{"disable", "verify-full"} {
+		t.Run(sslmode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			pc, err := pgconn.Connect(ctx, p.url(scramUser, scramPass, appDB, "sslmode", sslmode))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hj, err := pc.Hijack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hj.Conn.Close()
+			hj.Conn.SetDeadline(time.Now().Add(20 * time.Second))
+			// answers reads the replies to the queries sent, in order,
+			// and returns the single value each one returned.
+			answers := func(n int) []string {
+				var got []string
+				for len(got) < n {
+					msg, err := hj.Frontend.Receive()
+					if err != nil {
+						t.Fatalf("after %v: %v", got, err)
+					}
+					switch m := msg.(type) {
+					case *pgproto3.DataRow:
+						got = append(got, string(m.Values[0]))
+					case *pgproto3.ErrorResponse:
+						t.Fatalf("error: %s", m.Message)
+					}
+				}
+				if _, err := hj.Frontend.Receive(); err != nil { // CommandComplete
+					t.Fatal(err)
+				}
+				return got
+			}
+			waitReady := func() {
+				for {
+					msg, err := hj.Frontend.Receive()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+						return
+					}
+				}
+			}
+
+			for _, b := range query("SELECT 'dribbled'") {
+				if _, err := hj.Conn.Write([]byte{b}); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			if got := answers(1); got[0] != "dribbled" {
+				t.Errorf("byte at a time: got %q", got)
+			}
+			waitReady()
+
+			batch := append(append(query("SELECT 'a'"), query("SELECT 'b'")...), query("SELECT 'c'")...)
+			if _, err := hj.Conn.Write(batch); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"a", "b", "c"} {
+				if got := answers(1); got[0] != want {
+					t.Errorf("pipelined: got %q, want %q", got, want)
+				}
+				waitReady()
+			}
+
+			// Idle past client_idle_timeout: pgbun says why and closes.
+			for {
+				msg, err := hj.Frontend.Receive()
+				if err != nil {
+					t.Fatalf("no client_idle_timeout error before the connection ended: %v", err)
+				}
+				if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+					if e.Code != "57P05" {
+						t.Errorf("idle timeout: got %s %s", e.Code, e.Message)
+					}
+					return
+				}
+			}
+		})
 	}
 }

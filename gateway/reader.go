@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// readers holds the clients' read buffers. A client takes one while it
+// has bytes to read; in transaction pooling it gives it back each time it
+// goes idle, so thousands of idle clients hold no read buffer between
+// them, and a burst of logins reuses a few buffers instead of allocating
+// one per connection.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, clientReadBuffer) }}
+
+func takeReader(r io.Reader) *bufio.Reader {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return br
+}
+
+// dropReader gives the client's read buffer back, discarding what it
+// holds; callers make sure that is nothing they need.
+func (c *client) dropReader() {
+	if c.br == nil {
+		return
+	}
+	c.br.Reset(nil)
+	readers.Put(c.br)
+	c.br = nil
+}
+
+// leadReader reads a client connection, first returning the byte that
+// awaitInput took to learn that a TLS client had sent something.
+type leadReader struct {
+	conn net.Conn
+	b    [1]byte
+	has  bool
+}
+
+func (l *leadReader) Read(p []byte) (int, error) {
+	if l.has && len(p) > 0 {
+		p[0], l.has = l.b[0], false
+		return 1, nil
+	}
+	return l.conn.Read(p)
+}
+
+// awaitInput blocks, holding no read buffer, until the client sends
+// something (or its connection fails, or a deadline passes), then gives it
+// a buffer to read the message with. Call it only when c.br holds nothing.
+// The read that follows reports the connection's state: data, end of
+// stream or the error.
+func (c *client) awaitInput() error {
+	c.dropReader()
+	c.lead.conn = c.conn
+	var err error
+	if c.tls != nil {
+		// A TLS connection may hold decrypted bytes the socket does not
+		// show, so the wait is a read through TLS: one byte, kept for the
+		// reader. TLS decrypts the whole record into its own buffer, so
+		// the rest costs no further system call.
+		var n int
+		n, err = c.conn.Read(c.lead.b[:])
+		c.lead.has = n == 1
+	} else {
+		err = c.waitReadable()
+	}
+	c.br = takeReader(&c.lead)
+	return err
+}
+
+// waitReadable waits for the plain socket to become readable without
+// reading from it. It costs the same system calls as the blocking read it
+// precedes would have: a peek that finds nothing, the wait, and the read.
+func (c *client) waitReadable() error {
+	if c.rc == nil {
+		sc, ok := c.raw.(syscall.Conn)
+		if !ok {
+			return nil // not a socket: the read itself will wait
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return nil
+		}
+		c.rc = rc
+		c.peekFn = c.peek // one method value per client, not one per wait
+	}
+	c.peeked = false
+	return c.rc.Read(c.peekFn)
+}
+
+// peek is waitReadable's callback: it reports whether the wait is over. The
+// first call looks without consuming; a call after the poller's wake-up
+// ends the wait, since the read that follows handles a spurious one.
+func (c *client) peek(fd uintptr) bool {
+	if c.peeked {
+		return true
+	}
+	c.peeked = true
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), c.lead.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		return true // data, end of stream or an error: the read sees it
+	}
+}
