@@ -42,11 +42,21 @@
 // one run. The table also goes to .bench/results-<timestamp>.json with
 // every run's figures.
 //
+// Memory: after the pgbench runs, for -rounds rounds, each pooler is
+// started afresh in transaction pooling and -idle clients (5000 by
+// default) log in over TLS with SCRAM, run SELECT 1 and stay connected,
+// idle. The pooler's resident memory (VmRSS from /proc/<pid>/status) is
+// read before the logins and idleSettle after the last one; "KiB/client"
+// is the difference divided by the clients. It is what the kernel charges
+// the pooler: for pgbun that includes the Go heap's headroom over its
+// live data (about as much again with the default GOGC=100) and one
+// goroutine stack per client. -idle 0 skips it; -idle-only runs it alone.
+//
 // Usage (from the repository root, after `make build`):
 //
 //	go run ./internal/bench [-duration 10s] [-rounds 3] [-clients 50,1000]
 //	    [-modes session,transaction] [-scale 10] [-tls both|on|off]
-//	    [-pool 20] [-only pgbun,pgbouncer,direct] [-keep]
+//	    [-pool 20] [-idle 5000] [-idle-only] [-only pgbun,pgbouncer,direct] [-keep]
 //
 // A target that cannot start or that refuses a mode (pgbun before it
 // supports transaction pooling, say) shows as an error in its rows, the

@@ -30,8 +30,9 @@ const (
 	maxConnections   = 250
 	reservedConns    = 10 // superuser_reserved_connections (3) and the runner's own sessions
 	maxDirectClients = 200
-	maxClientConn    = 5000 // max_client_conn of both poolers
-	sessionPoolExtra = 5    // session pools get clients+5 servers, so no client waits
+	maxClientConn    = 10000               // max_client_conn of both poolers
+	maxIdleClients   = maxClientConn - 100 // room for the readiness checks' logins
+	sessionPoolExtra = 5                   // session pools get clients+5 servers, so no client waits
 )
 
 // options are the runner's settings, validated by parseFlags.
@@ -43,6 +44,8 @@ type options struct {
 	scale     int
 	tls       []bool // TLS settings to run, plain first
 	pool      int    // default_pool_size outside session mode
+	idle      int    // idle TLS clients per pooler in the memory measurement; 0 skips it
+	idleOnly  bool   // run the memory measurement alone
 	keep      bool   // keep the working directory
 	only      []target
 	pgbun     string // pgbun binary
@@ -58,11 +61,13 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	var o options
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each pgbench run (whole seconds)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds per (mode, clients, tls); each runs every target once")
-	clients := fs.String("clients", "50", "comma-separated client counts")
-	modes := fs.String("modes", "session", "comma-separated pool modes: session, transaction, statement")
+	clients := fs.String("clients", "50,1000", "comma-separated client counts")
+	modes := fs.String("modes", "session,transaction", "comma-separated pool modes: session, transaction, statement")
 	fs.IntVar(&o.scale, "scale", 10, "pgbench scale factor")
 	tlsFlag := fs.String("tls", "both", "client TLS: both, on or off")
 	fs.IntVar(&o.pool, "pool", 20, "default_pool_size outside session mode (session mode uses clients+5)")
+	fs.IntVar(&o.idle, "idle", 5000, "idle TLS clients per pooler for the memory measurement (0 skips it)")
+	fs.BoolVar(&o.idleOnly, "idle-only", false, "run only the idle-clients memory measurement")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (configuration, logs) for inspection")
 	only := fs.String("only", "direct,pgbouncer,pgbun", "comma-separated targets: direct, pgbouncer, pgbun")
 	fs.StringVar(&o.pgbun, "pgbun", "./pgbun", "pgbun binary (built by `make build`)")
@@ -96,6 +101,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, fmt.Errorf("-scale %d: must be between 1 and 10000", o.scale)
 	case o.pool < 1 || o.pool > maxConnections-reservedConns:
 		return o, fmt.Errorf("-pool %d: must be between 1 and %d", o.pool, maxConnections-reservedConns)
+	case o.idle < 0 || o.idle > maxIdleClients:
+		return o, fmt.Errorf("-idle %d: must be between 0 and %d", o.idle, maxIdleClients)
+	case o.idleOnly && o.idle == 0:
+		return o, errors.New("-idle-only needs -idle above 0")
 	case o.pgbun == "" || o.pgbouncer == "":
 		return o, errors.New("-pgbun and -pgbouncer must name binaries")
 	}

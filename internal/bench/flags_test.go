@@ -14,11 +14,11 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.duration != 10*time.Second || o.rounds != 3 || o.scale != 10 || o.pool != 20 || o.keep {
+	if o.duration != 10*time.Second || o.rounds != 3 || o.scale != 10 || o.pool != 20 || o.idle != 5000 || o.keep {
 		t.Errorf("defaults: %+v", o)
 	}
-	if !slices.Equal(o.clients, []int{50}) || !slices.Equal(o.modes, []string{"session"}) {
-		t.Errorf("clients %v modes %v, want [50] [session]", o.clients, o.modes)
+	if !slices.Equal(o.clients, []int{50, 1000}) || !slices.Equal(o.modes, []string{"session", "transaction"}) {
+		t.Errorf("clients %v modes %v, want [50 1000] [session transaction]", o.clients, o.modes)
 	}
 	if !slices.Equal(o.tls, []bool{false, true}) {
 		t.Errorf("tls %v, want plain then TLS", o.tls)
@@ -30,7 +30,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 
 func TestParseFlagsLists(t *testing.T) {
 	o, err := parseFlags([]string{"-clients", "1000, 50,50", "-modes", "transaction,session",
-		"-tls", "on", "-only", "pgbun,direct", "-duration", "5s", "-rounds", "2", "-keep"}, io.Discard)
+		"-tls", "on", "-only", "pgbun,direct", "-duration", "5s", "-rounds", "2", "-idle", "0", "-keep"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestParseFlagsLists(t *testing.T) {
 	if !slices.Equal(o.only, []target{targetDirect, targetPgbun}) {
 		t.Errorf("targets %v", o.only)
 	}
-	if o.duration != 5*time.Second || o.rounds != 2 || !o.keep {
+	if o.duration != 5*time.Second || o.rounds != 2 || o.idle != 0 || !o.keep {
 		t.Errorf("got %+v", o)
 	}
 }
@@ -60,7 +60,10 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"-clients", "0"},
 		{"-clients", "50,x"},
 		{"-clients", ","},
-		{"-clients", "5001"},
+		{"-clients", "10001"},
+		{"-idle", "-1"},
+		{"-idle", "9901"},
+		{"-idle", "0", "-idle-only"},
 		{"-modes", "pipeline"},
 		{"-tls", "maybe"},
 		{"-only", "odyssey"},

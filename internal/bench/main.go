@@ -51,10 +51,12 @@ func run(args []string) int {
 	}()
 	versions := collectVersions(ctx, e)
 	rows := e.runAll(ctx)
+	idle := e.runIdle(ctx)
 	interrupted := ctx.Err() != nil
 
 	printReport(os.Stdout, e.opts, rows)
-	path, err := writeRecord(o.resultDir, newRecord(e.opts, started, versions, rows, interrupted))
+	printIdle(os.Stdout, e.opts, idle)
+	path, err := writeRecord(o.resultDir, newRecord(e.opts, started, versions, rows, idle, interrupted))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
@@ -67,6 +69,13 @@ func run(args []string) int {
 	for _, r := range rows {
 		if r.failed() {
 			return 1
+		}
+	}
+	for _, r := range idle {
+		for _, x := range r.Runs {
+			if x.Err != "" {
+				return 1
+			}
 		}
 	}
 	return 0

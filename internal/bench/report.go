@@ -228,6 +228,13 @@ type record struct {
 	Versions    map[string]string `json:"versions"`
 	Rows        []recordRow       `json:"rows"`
 	Summaries   []summary         `json:"summaries"`
+	Idle        []recordIdleRow   `json:"idle_clients,omitempty"`
+	IdleRatio   *ratio            `json:"idle_pgbun_over_pgbouncer_kib_per_client,omitempty"`
+}
+
+type recordIdleRow struct {
+	*idleRow
+	Stats idleStats `json:"stats"`
 }
 
 type recordRow struct {
@@ -235,19 +242,28 @@ type recordRow struct {
 	Stats stats `json:"stats"`
 }
 
-func newRecord(o options, started time.Time, versions map[string]string, rows []*row, interrupted bool) record {
+func newRecord(o options, started time.Time, versions map[string]string, rows []*row, idle []*idleRow,
+	interrupted bool) record {
 	rec := record{
 		Started: started.UTC(), Finished: time.Now().UTC(), Interrupted: interrupted,
 		Settings: map[string]any{
 			"duration_s": o.duration.Seconds(), "rounds": o.rounds, "clients": o.clients, "modes": o.modes,
 			"scale": o.scale, "tls": o.tls, "pool": o.pool, "targets": o.only,
 			"max_connections": maxConnections, "session_pool": "clients+" + fmt.Sprint(sessionPoolExtra),
+			"idle_clients": o.idle,
 		},
 		Versions:  versions,
 		Summaries: summarize(rows),
 	}
 	for _, r := range rows {
 		rec.Rows = append(rec.Rows, recordRow{row: r, Stats: rowStats(r)})
+	}
+	for _, r := range idle {
+		rec.Idle = append(rec.Idle, recordIdleRow{idleRow: r, Stats: idleRowStats(r)})
+	}
+	if len(idle) > 0 {
+		r := idleRatio(idle)
+		rec.IdleRatio = &r
 	}
 	return rec
 }

@@ -104,7 +104,7 @@ func TestWriteRecord(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), ".bench")
 	started := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	o := options{modes: []string{"session"}, clients: []int{50}, duration: 5 * time.Second, rounds: 3}
-	path, err := writeRecord(dir, newRecord(o, started, map[string]string{"pgbench": "15"}, testRows(), false))
+	path, err := writeRecord(dir, newRecord(o, started, map[string]string{"pgbench": "15"}, testRows(), testIdleRows(), false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +122,11 @@ func TestWriteRecord(t *testing.T) {
 			Runs   []runResult
 		} `json:"rows"`
 		Summaries []summary `json:"summaries"`
+		Idle      []struct {
+			Target string    `json:"target"`
+			Stats  idleStats `json:"stats"`
+		} `json:"idle_clients"`
+		IdleRatio ratio `json:"idle_pgbun_over_pgbouncer_kib_per_client"`
 	}
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
@@ -132,6 +137,10 @@ func TestWriteRecord(t *testing.T) {
 	}
 	if len(got.Summaries) != 1 || !near(got.Summaries[0].PgbunPgBouncer.Value, 1.15) {
 		t.Errorf("summaries: %+v", got.Summaries)
+	}
+	if len(got.Idle) != 2 || got.Idle[0].Target != "pgbouncer" || !near(got.Idle[0].Stats.MedianKiB, 16) ||
+		got.IdleRatio.Rounds != 2 {
+		t.Errorf("idle: %+v, ratio %+v", got.Idle, got.IdleRatio)
 	}
 }
 

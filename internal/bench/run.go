@@ -73,6 +73,9 @@ func (r *row) failed() bool {
 // or, when ctx ends, as far as they got.
 func (e *env) runAll(ctx context.Context) []*row {
 	var rows []*row
+	if e.opts.idleOnly {
+		return rows
+	}
 	for _, mode := range e.opts.modes {
 		for _, clients := range e.opts.clients {
 			if ctx.Err() != nil {
