@@ -90,7 +90,8 @@ func TestWatchRotation(t *testing.T) {
 		t.Fatal("rename into place not picked up")
 	}
 	second := store.Infos()[0].Serial
-	if !strings.Contains(logs.String(), "certificate reloaded") {
+	// The store swaps before the watcher logs, so give the log line a moment.
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(logs.String(), "certificate reloaded") }) {
 		t.Fatalf("no reload logged:\n%s", logs)
 	}
 	if err := echo(old, "still here"); err != nil {
