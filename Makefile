@@ -4,7 +4,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 FUZZTIME ?= 4s
 
-.PHONY: all build test unit lint fuzz bench demo deps clean
+.PHONY: all build test unit lint fuzz bench demo deps drivers clean
 
 all: build
 
@@ -12,8 +12,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o pgbun ./cmd/pgbun
 
 # Everything CI runs: formatting, vet, the race-enabled tests against a real
-# PostgreSQL, and a short run of every fuzz target.
-test: deps lint unit fuzz
+# PostgreSQL and real client libraries, and a short run of every fuzz target.
+test: deps drivers lint unit fuzz
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -36,6 +36,12 @@ demo: deps build
 # PostgreSQL server binaries are needed by the tests and the demo.
 deps:
 	@scripts/deps.sh
+
+# The client libraries the driver tests run (psycopg, asyncpg, pgJDBC,
+# node-postgres, postgres.js); a test whose library is missing is skipped
+# unless PGBUN_REQUIRE_DRIVERS is set, as CI does.
+drivers:
+	@scripts/deps.sh --drivers
 
 clean:
 	rm -f pgbun
