@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
 )
 
@@ -74,10 +75,26 @@ type client struct {
 	requestTime atomic.Int64
 	waitSince   atomic.Int64
 	prepared    atomic.Int32 // named prepared statements (transaction pooling)
+	// What teardown gives back.
+	holds  holds
+	ticket *policy.Ticket
+	// txn is the client's transaction-pooled session, for the parker.
+	txn atomic.Pointer[txnSession]
+
 	// quiet: no query running and no transaction open, so the session
 	// can be ended without losing anything (shutdown after servers).
 	quiet atomic.Bool
 }
+
+// holds records which shared counts a client has entered, so that
+// teardown leaves exactly those.
+type holds uint8
+
+const (
+	holdClientCount holds = 1 << iota // g.nclients
+	holdCounts                        // per database and user client counts
+	holdCancel                        // registered for cancel requests
+)
 
 // clientState is what SHOW CLIENTS calls a client's state.
 type clientState int32
@@ -146,6 +163,7 @@ func (c *client) abort() {
 	c.aborted = true
 	c.abortMu.Unlock()
 	c.raw.Close()
+	c.wakeParked()
 }
 
 func (c *client) wasAborted() bool {

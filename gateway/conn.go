@@ -20,18 +20,21 @@ var errHandled = errors.New("connection handled")
 
 // serve carries one client from accept to disconnect. Each step is one
 // call; any step's error ends the connection with that error sent to the
-// client (when it is a *wire.Error) and logged.
+// client (when it is a *wire.Error) and logged. A transaction-pooled
+// session may move to another goroutine while it is idle (see
+// txnSession.park); whichever goroutine ends it calls teardown.
 func (g *Gateway) serve(c *client) {
-	defer g.untrack(c)
-	defer c.raw.Close()
-	defer c.dropReader()
+	handedOff := false
 	defer func() {
 		if r := recover(); r != nil {
 			g.log.Error("panic serving client", "client", c.addr, "panic", r, "stack", string(debug.Stack()))
 		}
+		if !handedOff {
+			g.teardown(c)
+		}
 	}()
 	g.nclients.Add(1)
-	defer g.nclients.Add(-1)
+	c.holds |= holdClientCount
 
 	st := g.state.Load()
 	gen := &st.cfg.General
@@ -40,7 +43,7 @@ func (g *Gateway) serve(c *client) {
 		g.refuse(c, err)
 		return
 	}
-	defer ticket.Close()
+	c.ticket = ticket
 	if gen.ClientLoginTimeout > 0 {
 		c.raw.SetDeadline(time.Now().Add(gen.ClientLoginTimeout))
 	}
@@ -70,7 +73,7 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "admit", err)
 		return
 	}
-	defer g.counts.leave(c.dbname, c.user)
+	c.holds |= holdCounts
 	if err := g.authenticate(c, st, rt); err != nil {
 		g.reject(c, "login", err)
 		return
@@ -82,7 +85,7 @@ func (g *Gateway) serve(c *client) {
 		return
 	}
 	g.cancels.register(c, st.cfg.General.PeerID)
-	defer g.cancels.unregister(c)
+	c.holds |= holdCancel
 	if err := g.welcome(c, st, srv); err != nil {
 		rt.pool.Release(srv, srv.Status == 'I')
 		g.reject(c, "login", err)
@@ -100,32 +103,57 @@ func (g *Gateway) serve(c *client) {
 			"tls", tlsVersion(c), "pool_mode", string(rt.settings.Mode))
 	}
 
-	var end sessionEnd
 	if rt.settings.Mode == config.PoolSession || srv.Dedicated() {
 		c.state.Store(int32(stateActive))
-		end = g.forward(c, st, rt, srv)
+		end := g.forward(c, st, rt, srv)
 		c.unlink()
 		rt.pool.Release(srv, end.clean)
-	} else {
-		// The server that served the login goes back at once; the
-		// client gets one per transaction from now on.
-		ts := newTxnSession(g, c, st, rt, srv.Params)
-		c.quiet.Store(true)
-		c.unlink()
-		c.state.Store(int32(stateIdle))
-		rt.pool.Release(srv, srv.Status == 'I')
-		end = ts.run()
+		g.closeSession(c, end)
+		return
 	}
+	// The server that served the login goes back at once; the client gets
+	// one per transaction from now on.
+	ts := newTxnSession(g, c, st, rt, srv.Params)
+	c.quiet.Store(true)
+	c.unlink()
+	c.state.Store(int32(stateIdle))
+	rt.pool.Release(srv, srv.Status == 'I')
+	handedOff = true // carry ends the client, here or on another goroutine
+	ts.start()
+}
+
+// closeSession tells the client why its session ended, if it should know,
+// and logs the disconnection.
+func (g *Gateway) closeSession(c *client, end sessionEnd) {
 	if k := c.killed(); k != nil {
 		end.err = k
 	}
 	if end.err != nil {
 		c.fail(end.err)
 	}
-	if gen.LogDisconnections {
+	if g.state.Load().cfg.General.LogDisconnections {
 		g.log.Info("closing", "client", c.addr, "user", c.user, "database", c.dbname,
 			"reason", end.reason, "duration", time.Since(c.started).Round(time.Millisecond))
 	}
+}
+
+// teardown gives back what the client holds, newest first, and closes its
+// connection. It runs once, on the goroutine that ends the client.
+func (g *Gateway) teardown(c *client) {
+	if c.holds&holdCancel != 0 {
+		g.cancels.unregister(c)
+	}
+	if c.holds&holdCounts != 0 {
+		g.counts.leave(c.dbname, c.user)
+	}
+	c.ticket.Close()
+	if c.holds&holdClientCount != 0 {
+		g.nclients.Add(-1)
+	}
+	c.holds = 0
+	c.dropReader()
+	c.raw.Close()
+	g.untrack(c)
 }
 
 // refuse turns a client away at accept, before reading anything: it gets

@@ -67,6 +67,7 @@ type Gateway struct {
 	stopWatch context.CancelFunc
 
 	nclients atomic.Int64 // connected clients, counted against max_client_conn
+	parker   *parker      // where idle transaction-pooled sessions wait (nil: they do not park)
 
 	bg     context.Context // ends at Close: housekeeping, in-flight dials
 	stopBG context.CancelFunc
@@ -121,6 +122,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	g.rollPeriod(time.Now())
 	g.wg.Add(1)
 	go g.runStats()
+	if g.parker, err = newParker(); err != nil {
+		log.Warn("idle clients will not be parked", "err", err)
+	} else {
+		g.wg.Add(1)
+		go g.runParker()
+	}
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()

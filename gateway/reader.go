@@ -56,6 +56,10 @@ func (l *leadReader) Read(p []byte) (int, error) {
 func (c *client) awaitInput() error {
 	c.dropReader()
 	c.lead.conn = c.conn
+	if c.lead.has {
+		c.br = takeReader(&c.lead)
+		return nil
+	}
 	var err error
 	if c.tls != nil {
 		// A TLS connection may hold decrypted bytes the socket does not

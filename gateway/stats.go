@@ -214,6 +214,7 @@ func (g *Gateway) Events() snapshot.Events {
 		TLSFailures:   g.tlsFailures.Load(),
 		Throttled:     g.throttled.Load(),
 		Reloads:       g.reloads.copy(),
+		Parked:        g.parker.count(),
 	}
 	for _, p := range g.pools.Pools() {
 		sn := p.Snapshot()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -56,6 +57,13 @@ type txnSession struct {
 	fp       string      // the settings this client wants, as one comparable string
 	fpStale  bool        // params changed since fp was computed
 	timed    bool        // an idle timeout applies: the client's read deadline matters
+	idleEnd  time.Time   // when client_idle_timeout ends the present idle wait
+
+	// Parking (see park): the session goroutine is in its idle wait; the
+	// parker saw it waiting at its last tick; the parker asked it to park.
+	waiting, idleMark, parkReq bool
+	parked                     bool   // in the parker's epoll set
+	parkID                     uint64 // the parker's key for it (under the parker's lock)
 }
 
 // downEnd is how a down goroutine finished.
@@ -88,8 +96,8 @@ func newTxnSession(g *Gateway, c *client, st *state, rt *route, welcomeParams ma
 	return s
 }
 
-// run forwards until the client leaves or the session must end.
-func (s *txnSession) run() sessionEnd {
+// start begins forwarding on the serve goroutine.
+func (s *txnSession) start() {
 	s.c.setWake(func() {
 		s.mu.Lock()
 		if s.fatal == nil {
@@ -97,50 +105,78 @@ func (s *txnSession) run() sessionEnd {
 		}
 		s.armClientLocked()
 		s.mu.Unlock()
+		s.c.wakeParked()
 	})
-	defer s.c.setWake(nil)
-	end := s.loop()
-	s.finish(&end)
-	return end
+	s.c.txn.Store(s)
+	s.carry(false)
 }
 
-func (s *txnSession) loop() sessionEnd {
-	for {
+// carry forwards until the client leaves or the session must end, then
+// ends the client; or until the session is parked, when another goroutine
+// carries it on.
+//
+// resumed says the session comes back from parking: its read deadline is
+// already the one its idle wait had, and must not be moved.
+func (s *txnSession) carry(resumed bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.g.log.Error("panic serving client", "client", s.c.addr, "panic", r, "stack", string(debug.Stack()))
+			s.g.teardown(s.c)
+		}
+	}()
+	end, parked := s.loop(resumed)
+	if parked {
+		return
+	}
+	s.c.txn.Store(nil)
+	s.finish(&end)
+	s.c.setWake(nil)
+	s.g.closeSession(s.c, end)
+	s.g.teardown(s.c)
+}
+
+func (s *txnSession) loop(resumed bool) (sessionEnd, bool) {
+	for ; ; resumed = false {
 		s.mu.Lock()
-		s.armClientLocked()
+		if !resumed {
+			s.armClientLocked()
+		}
 		f := s.fatal
 		s.mu.Unlock()
 		if f != nil {
-			return sessionEnd{err: f, reason: f.Message}
+			return sessionEnd{err: f, reason: f.Message}, false
 		}
 		typ, body, err := s.readClient()
+		if err == errParked {
+			return sessionEnd{}, true
+		}
 		if err != nil {
 			if f := s.idleError(); f != nil && (isTimeout(err) || s.hasFatal()) {
-				return sessionEnd{err: f, reason: f.Message}
+				return sessionEnd{err: f, reason: f.Message}, false
 			}
 			if errors.Is(err, wire.ErrTooLong) {
 				return sessionEnd{reason: "message longer than max_packet_size",
-					err: wire.Fatal(wire.CodeProtocolViolation, "message too long (max_packet_size)")}
+					err: wire.Fatal(wire.CodeProtocolViolation, "message too long (max_packet_size)")}, false
 			}
 			if s.c.wasAborted() {
-				return sessionEnd{reason: "closed by pgbun"}
+				return sessionEnd{reason: "closed by pgbun"}, false
 			}
-			return sessionEnd{reason: "client went away: " + errText(err)}
+			return sessionEnd{reason: "client went away: " + errText(err)}, false
 		}
 		if typ == 'X' {
-			return sessionEnd{reason: "client close request"}
+			return sessionEnd{reason: "client close request"}, false
 		}
 		if err := s.handle(typ, body); err != nil {
 			var we *wire.Error
 			if errors.As(err, &we) {
-				return sessionEnd{err: we, reason: we.Message}
+				return sessionEnd{err: we, reason: we.Message}, false
 			}
-			return sessionEnd{reason: err.Error()}
+			return sessionEnd{reason: err.Error()}, false
 		}
 		if s.c.br.Buffered() == 0 || len(s.out) >= flushAt {
 			if err := s.flush(); err != nil {
 				return sessionEnd{reason: "server write failed: " + err.Error(),
-					err: wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly")}
+					err: wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly")}, false
 			}
 		}
 	}
@@ -161,7 +197,11 @@ func (s *txnSession) armClientLocked() {
 	case !s.timed:
 		return // no timeout: the deadline stays cleared
 	case s.srv == nil:
-		d = ps.ClientIdleTimeout
+		if d = ps.ClientIdleTimeout; d > 0 {
+			s.idleEnd = time.Now().Add(d)
+			s.c.raw.SetReadDeadline(s.idleEnd)
+			return
+		}
 	case s.pending == 0 && !s.unsynced && s.srv.Status != 'I':
 		d = ps.IdleTransactionTimeout
 	}
@@ -225,16 +265,34 @@ func (s *txnSession) hasFatal() bool {
 	return s.fatal != nil
 }
 
-// readClient reads one whole client message into s.in.
+// readClient reads one whole client message into s.in. It returns
+// errParked when it has handed the idle session to another goroutine.
 func (s *txnSession) readClient() (byte, []byte, error) {
 	max := s.maxPacket
 	if max <= 0 {
 		max = 1<<31 - 1
 	}
-	if s.c.br.Buffered() == 0 {
+	if s.c.br == nil || s.c.br.Buffered() == 0 {
 		// Between messages, usually between transactions: wait without
 		// holding a read buffer.
-		if err := s.c.awaitInput(); err != nil {
+		s.mu.Lock()
+		s.waiting = true
+		s.mu.Unlock()
+		err := s.c.awaitInput()
+		s.mu.Lock()
+		s.waiting, s.idleMark = false, false
+		park := s.parkReq
+		if park {
+			s.parkReq = false
+			s.rearmLocked()
+			park = isTimeout(err) && !s.c.lead.has && s.srv == nil && s.fatal == nil
+		}
+		s.mu.Unlock()
+		if park {
+			s.park()
+			return 0, nil, errParked
+		}
+		if err != nil {
 			return 0, nil, err
 		}
 	}

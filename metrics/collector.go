@@ -138,6 +138,7 @@ func (c *collector) collectEvents(e emitter) {
 	e.counter(descServerConnectFailures, float64(ev.ServerFailures))
 	e.counter(descThrottled, float64(ev.Throttled))
 	e.counter(descTLSFailures, float64(ev.TLSFailures))
+	e.gauge(descParked, float64(ev.Parked))
 	e.counter(descPrepared, float64(ev.PreparedHits), "hit")
 	e.counter(descPrepared, float64(ev.PreparedMisses), "miss")
 

@@ -74,6 +74,7 @@ func TestScrapeReportsSnapshots(t *testing.T) {
 		{"pgbun_tls_handshakes_total", counter, lbl{"version": "TLSv1.3"}, 7},
 		{"pgbun_tls_handshakes_total", counter, lbl{"version": "TLSv1.2"}, 1},
 		{"pgbun_tls_handshake_failures_total", counter, lbl{}, 3},
+		{"pgbun_clients_parked", gauge, lbl{}, 4},
 		{"pgbun_certificate_not_after_timestamp_seconds", gauge,
 			lbl{"name": "db.example.com", "source": "file:/etc/pgbun/server.crt", "serial": "0a1b"}, 1893456000},
 		{"pgbun_certificate_not_after_timestamp_seconds", gauge,

@@ -83,6 +83,8 @@ var (
 		"Completed client TLS handshakes, by negotiated TLS version.", "version")
 	descTLSFailures = newDesc("pgbun_tls_handshake_failures_total",
 		"Client TLS handshakes that failed.")
+	descParked = newDesc("pgbun_clients_parked",
+		"Idle transaction-pooled clients parked: waiting with no goroutine and no read buffer.")
 	descCertNotAfter = newDesc("pgbun_certificate_not_after_timestamp_seconds",
 		"Expiry (NotAfter) of a certificate pgbun serves, as a Unix time, for each name the certificate covers.",
 		"name", "source", "serial")
@@ -99,5 +101,5 @@ var allDescs = []*prometheus.Desc{
 	descSent, descXactTime, descQueryTime, descWaitTime, descClientParses,
 	descServerParses, descBinds,
 	descLogins, descThrottled, descLockouts, descTLSHandshakes,
-	descTLSFailures, descCertNotAfter,
+	descTLSFailures, descCertNotAfter, descParked,
 }

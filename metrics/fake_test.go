@@ -140,6 +140,7 @@ func fullSource() *fakeSource {
 			},
 			TLSHandshakes:  map[string]uint64{"TLSv1.3": 7, "TLSv1.2": 1},
 			TLSFailures:    3,
+			Parked:         4,
 			ServerConnects: 20,
 			ServerFailures: 4,
 			Throttled:      5,

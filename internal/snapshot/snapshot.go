@@ -178,4 +178,5 @@ type Events struct {
 	Reloads        map[string]uint64 // "ok" / "failed"
 	PreparedHits   uint64            // Bind/Describe of a statement the server had
 	PreparedMisses uint64            // ... that pgbun had to prepare first
+	Parked         int               // idle clients parked off any goroutine (a gauge)
 }
