@@ -166,7 +166,7 @@ func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) er
 	if direct && cs.NegotiatedProtocol != tlsconf.ALPNPostgres {
 		return fmt.Errorf("direct TLS without ALPN %q: %w", tlsconf.ALPNPostgres, errHandled)
 	}
-	c.conn, c.tls = tc, &cs
+	c.conn, c.tls = tc, &tlsState{Version: cs.Version, CipherSuite: cs.CipherSuite}
 	g.tlsHandshakes.Add(tlsVersionName(cs.Version))
 	c.sni = strings.ToLower(strings.TrimSuffix(cs.ServerName, "."))
 	if c.servedCert != nil {

@@ -37,7 +37,7 @@ type client struct {
 	rc     syscall.RawConn
 	peekFn func(fd uintptr) bool
 	peeked bool
-	tls    *tls.ConnectionState
+	tls    *tlsState         // nil without TLS
 	served *x509.Certificate // the certificate pgbun presented, for channel binding
 	// servedCert receives, during the TLS handshake, the certificate
 	// chosen for it (see recordServed).
@@ -85,6 +85,10 @@ type client struct {
 	// can be ended without losing anything (shutdown after servers).
 	quiet atomic.Bool
 }
+
+// tlsState is what a client keeps of its TLS handshake: the whole
+// tls.ConnectionState is many times the size and not needed after login.
+type tlsState struct{ Version, CipherSuite uint16 }
 
 // holds records which shared counts a client has entered, so that
 // teardown leaves exactly those.

@@ -75,6 +75,7 @@ func (g *Gateway) runParker() {
 	defer stop()
 	events := make([]unix.EpollEvent, 256)
 	var sessions []*txnSession
+	mem := newMemReleaser()
 	next := time.Now().Add(parkTick)
 	for {
 		wait := max(time.Until(next), 0)
@@ -99,6 +100,9 @@ func (g *Gateway) runParker() {
 		if now := time.Now(); !now.Before(next) {
 			next = now.Add(parkTick)
 			sessions = g.tick(now, sessions[:0])
+			if mem.tick() {
+				g.releaseMemory()
+			}
 		}
 	}
 }

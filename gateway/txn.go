@@ -46,7 +46,7 @@ type txnSession struct {
 	unsynced bool         // extended-protocol messages sent since the last Sync
 	q        expectQueue
 	params   map[string]string     // the client's view of tracked parameters
-	stmts    map[string]*stmtEntry // the client's named statements
+	stmts    map[string]*stmtEntry // the client's named statements (made on the first)
 	down     chan downEnd
 	stopping bool        // the session is ending: the down goroutine must not act
 	fatal    *wire.Error // why the session must end, set by another goroutine
@@ -81,9 +81,11 @@ func newTxnSession(g *Gateway, c *client, st *state, rt *route, welcomeParams ma
 		maxPrepared: gen.MaxPreparedStatements,
 		maxPacket:   gen.MaxPacketSize,
 		params:      make(map[string]string),
-		stmts:       make(map[string]*stmtEntry),
 	}
-	s.tracked = append(append([]string(nil), trackedParams...), gen.TrackExtraParameters...)
+	s.tracked = trackedParams // shared, never modified
+	if len(gen.TrackExtraParameters) > 0 {
+		s.tracked = append(slices.Clip(trackedParams), gen.TrackExtraParameters...)
+	}
 	s.fpStale = true
 	s.timed = rt.settings.ClientIdleTimeout > 0 || rt.settings.IdleTransactionTimeout > 0
 	for _, name := range s.tracked {

@@ -114,6 +114,9 @@ func (s *txnSession) parse(body []byte) {
 		return
 	}
 	e := s.g.stmts.acquire(query, types)
+	if s.stmts == nil {
+		s.stmts = make(map[string]*stmtEntry)
+	}
 	s.stmts[name] = e
 	if x := s.ss.prepared.lookup(e); x != nil {
 		// The server has it: answer with a ParseComplete of nothing.

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -84,7 +85,7 @@ func (l *Limiter) acquire(ctx context.Context, self *Pool) error {
 				l.mu.Lock()
 				for i, w := range l.waiters {
 					if w == ch {
-						l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
+						l.waiters = slices.Delete(l.waiters, i, i+1) // zeroes the freed slot
 						l.mu.Unlock()
 						return ctx.Err()
 					}
@@ -113,6 +114,7 @@ func (l *Limiter) release() {
 
 func (l *Limiter) handLocked() {
 	w := l.waiters[0]
+	l.waiters[0] = nil // the backing array must not keep a served waiter alive
 	l.waiters = l.waiters[1:]
 	w <- struct{}{}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -424,6 +425,7 @@ func (p *Pool) capacityLocked() int {
 func (p *Pool) grantNextLocked() {
 	for len(p.waiters) > 0 && !p.closed && !p.paused && p.total() < p.capacityLocked() {
 		w := p.waiters[0]
+		p.waiters[0] = nil // the backing array must not keep a served waiter alive
 		p.waiters = p.waiters[1:]
 		p.opening++
 		w.ch <- nil
@@ -433,7 +435,7 @@ func (p *Pool) grantNextLocked() {
 func (p *Pool) removeWaiterLocked(w *waiter) bool {
 	for i, x := range p.waiters {
 		if x == w {
-			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.waiters = slices.Delete(p.waiters, i, i+1) // zeroes the freed slot
 			return true
 		}
 	}
@@ -476,6 +478,7 @@ func (p *Pool) putBack(s *Server, reuse bool) {
 	s.LastUsed = now
 	if len(p.waiters) > 0 {
 		w := p.waiters[0]
+		p.waiters[0] = nil // the backing array must not keep a served waiter alive
 		p.waiters = p.waiters[1:]
 		p.active++
 		p.stats.Acquired++
