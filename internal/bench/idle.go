@@ -23,8 +23,10 @@ const (
 	// pooler busy, few enough that no login waits long in a backlog.
 	idleDialers = 16
 	// idleSettle lets the pooler finish what the last logins left (TLS
-	// session tickets, a collection cycle) before its RSS is read.
-	idleSettle = 3 * time.Second
+	// session tickets, a collection cycle; pgbun parks idle sessions after
+	// a second and returns free memory after a further quiet second)
+	// before its RSS is read.
+	idleSettle = 5 * time.Second
 	// idleRunTimeout bounds one run: every login, the settle time and the
 	// reading.
 	idleRunTimeout = 5 * time.Minute
