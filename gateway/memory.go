@@ -45,7 +45,12 @@ func (m *memReleaser) tick() bool {
 	if m.samples[0].Value.Kind() != metrics.KindUint64 || m.samples[1].Value.Kind() != metrics.KindUint64 {
 		return false // the runtime no longer offers these: never release
 	}
-	allocs, free := m.samples[0].Value.Uint64(), m.samples[1].Value.Uint64()
+	return m.observe(m.samples[0].Value.Uint64(), m.samples[1].Value.Uint64())
+}
+
+// observe takes one tick's readings: bytes allocated since the process
+// started, and free heap bytes not yet returned to the operating system.
+func (m *memReleaser) observe(allocs, free uint64) bool {
 	busy := allocs-m.last >= quietAlloc
 	m.last = allocs
 	if busy {
