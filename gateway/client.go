@@ -26,8 +26,9 @@ const maxLoginMessage = 8192
 
 var clientIDs atomic.Uint64
 
-// client is one accepted connection. Its serve goroutine owns it; other
-// goroutines only call abort and read the atomic fields.
+// client is one accepted connection. The goroutine carrying it (serve's,
+// then, for a parked session, the one that woke it) owns it; other
+// goroutines only call abort and kill and read the atomic fields.
 type client struct {
 	id     uint64
 	raw    net.Conn      // the accepted socket

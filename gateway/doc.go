@@ -7,5 +7,9 @@
 //
 // serve in conn.go reads as that sequence, one named call per step. The
 // gateway never lets one client's fault reach another: every client has its
-// own goroutine, its own deadlines, and a recover that logs and closes.
+// own goroutine, its own deadlines, and a recover that logs and closes. In
+// transaction pooling an idle client is parked (park.go): it leaves its
+// goroutine for the parker's epoll set, and a new goroutine carries the
+// session on when the client speaks; teardown runs on whichever goroutine
+// ends the client.
 package gateway

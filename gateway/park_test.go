@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 func waitParked(t *testing.T, p *proxy, want int) {
@@ -128,18 +127,7 @@ func TestParkedIdleTimeout(t *testing.T) {
 			defer hj.Conn.Close()
 			waitParked(t, p, 1)
 			hj.Conn.SetDeadline(time.Now().Add(10 * time.Second))
-			for {
-				msg, err := hj.Frontend.Receive()
-				if err != nil {
-					t.Fatalf("no client_idle_timeout error before the connection ended: %v", err)
-				}
-				if e, ok := msg.(*pgproto3.ErrorResponse); ok {
-					if e.Code != "57P05" {
-						t.Fatalf("got %s %s", e.Code, e.Message)
-					}
-					break
-				}
-			}
+			expectIdleTimeout(t, hj.Frontend)
 			// The parker checks parked sessions twice a second; the bound above
 			// is loose for busy machines.
 			if d := time.Since(idleFrom); d < 3*time.Second || d > 7*time.Second {

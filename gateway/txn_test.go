@@ -529,18 +529,25 @@ func TestMessagesAcrossIdleWaits(t *testing.T) {
 			}
 
 			// Idle past client_idle_timeout: pgbun says why and closes.
-			for {
-				msg, err := hj.Frontend.Receive()
-				if err != nil {
-					t.Fatalf("no client_idle_timeout error before the connection ended: %v", err)
-				}
-				if e, ok := msg.(*pgproto3.ErrorResponse); ok {
-					if e.Code != "57P05" {
-						t.Errorf("idle timeout: got %s %s", e.Code, e.Message)
-					}
-					return
-				}
-			}
+			expectIdleTimeout(t, hj.Frontend)
 		})
+	}
+}
+
+// expectIdleTimeout reads until pgbun's client_idle_timeout error and
+// fails if the connection ends without it.
+func expectIdleTimeout(t *testing.T, fe *pgproto3.Frontend) {
+	t.Helper()
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatalf("no client_idle_timeout error before the connection ended: %v", err)
+		}
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			if e.Code != "57P05" {
+				t.Fatalf("idle timeout: got %s %s", e.Code, e.Message)
+			}
+			return
+		}
 	}
 }
