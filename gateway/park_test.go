@@ -137,3 +137,43 @@ func TestParkedIdleTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownReachesParkedClients: closing the gateway ends parked
+// sessions at once; nothing waits on them and no goroutine is left.
+func TestShutdownReachesParkedClients(t *testing.T) {
+	p := start(t, txnSetup("2"))
+	conns := make([]*pgconn.PgConn, 4)
+	for i := range conns {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		mode := []string{"disable", "verify-full"}[i%2]
+		c, err := pgconn.Connect(ctx, p.url(scramUser, scramPass, appDB, "sslmode", mode))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "SELECT 1").ReadAll(); err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	waitParked(t, p, len(conns))
+	closed := make(chan struct{})
+	go func() {
+		p.gw.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return with parked clients connected")
+	}
+	for i, c := range conns {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.Exec(ctx, "SELECT 1").ReadAll()
+		cancel()
+		if err == nil {
+			t.Fatalf("client %d still served after Close", i)
+		}
+	}
+}
