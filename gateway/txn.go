@@ -309,6 +309,12 @@ func (s *txnSession) readClient() (byte, []byte, error) {
 // handle links a server when a transaction starts and queues the message.
 func (s *txnSession) handle(typ byte, body []byte) error {
 	s.mu.Lock()
+	if f := s.fatal; f != nil {
+		// The session is ending (another goroutine decided while this
+		// message was read): the message must not reach a server.
+		s.mu.Unlock()
+		return f
+	}
 	if s.srv == nil {
 		switch typ {
 		case 'd', 'c', 'f', 'H':

@@ -71,7 +71,7 @@ func (s *txnSession) releaseAtEnd(srv *pool.Server, boundary bool) bool {
 	if release && srv.Status != 'I' {
 		release = false
 		if s.statement && s.fatal == nil {
-			s.fatal = wire.Fatal(wire.CodeFeatureNotSupported, "transaction blocks are not allowed in statement pooling mode")
+			s.fatal = errStatementTxn()
 		}
 	}
 	if release {
@@ -117,6 +117,10 @@ func (s *txnSession) unlinkLocked() {
 		s.qtimer.Stop()
 		s.qtimer = nil
 	}
+}
+
+func errStatementTxn() *wire.Error {
+	return wire.Fatal(wire.CodeFeatureNotSupported, "transaction blocks are not allowed in statement pooling mode")
 }
 
 // txnObserver follows the server's answers for a txnSession.
@@ -170,6 +174,12 @@ func (o *txnObserver) Message(typ byte, body []byte) {
 			}
 			if s.ss != nil && s.ss.prepared != nil {
 				s.ss.prepared.unpin()
+			}
+			if s.statement && o.srv.Status != 'I' && !s.unsynced && s.fatal == nil {
+				// Decided before this ReadyForQuery reaches the client,
+				// so that nothing it sends next reaches the server.
+				s.fatal = errStatementTxn()
+				s.armClientLocked()
 			}
 		}
 		o.ready = true
