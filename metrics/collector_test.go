@@ -135,13 +135,15 @@ func TestEveryMetricDescribedAndDocumented(t *testing.T) {
 	if len(names) != len(allDescs) {
 		t.Errorf("scrape has %d pgbun_ families, %d are described: %v", len(names), len(allDescs), names)
 	}
-	doc, err := os.ReadFile("../docs/metrics.md")
-	if err != nil {
-		t.Fatalf("read metrics documentation: %v", err)
-	}
-	for _, name := range names {
-		if !strings.Contains(string(doc), "`"+name+"`") {
-			t.Errorf("docs/metrics.md does not document %s", name)
+	for _, file := range []string{"../docs/metrics.md", "../README.md"} {
+		doc, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatalf("read metrics documentation: %v", err)
+		}
+		for _, name := range names {
+			if !strings.Contains(string(doc), "`"+name+"`") {
+				t.Errorf("%s does not name %s", strings.TrimPrefix(file, "../"), name)
+			}
 		}
 	}
 }
