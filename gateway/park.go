@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"syscall"
 	"time"
@@ -145,11 +146,12 @@ func (s *txnSession) nudge() {
 	s.c.raw.SetReadDeadline(aLongTimeAgo)
 }
 
-// idleExpired says a parked session's client_idle_timeout has passed.
+// idleExpired says the session's client_idle_timeout has passed (a
+// session that is not parked sees it on its own read deadline).
 func (s *txnSession) idleExpired(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.parked && s.timed && s.srv == nil && s.rt.settings.ClientIdleTimeout > 0 && !now.Before(s.idleEnd)
+	return s.timed && s.srv == nil && s.rt.settings.ClientIdleTimeout > 0 && !now.Before(s.idleEnd)
 }
 
 // rearmLocked puts back the read deadline that a nudge moved: the idle
@@ -174,19 +176,11 @@ func (s *txnSession) rearmLocked() {
 func (s *txnSession) park() {
 	s.c.dropReader()
 	p := s.g.parker
-	sc, ok := s.c.raw.(syscall.Conn)
-	if p == nil || !ok {
-		go s.unpark()
+	rc, err := rawConn(s.c.raw)
+	if p == nil || err != nil {
+		go s.carry(true) // cannot park: wait on a goroutine after all
 		return
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		go s.unpark()
-		return
-	}
-	s.mu.Lock()
-	s.parked = true
-	s.mu.Unlock()
 	p.mu.Lock()
 	p.seq++
 	id := p.seq
@@ -205,18 +199,17 @@ func (s *txnSession) park() {
 	// Not registered (the connection closed meanwhile, say): carry on at
 	// once, unless a kill already did.
 	if p.take(s) {
-		s.mu.Lock()
-		s.parked = false
-		s.mu.Unlock()
 		go s.carry(true)
 	}
 }
 
-// unpark is parking without an epoll set: a goroutine whose only frames
-// are the wait.
-func (s *txnSession) unpark() {
-	s.c.waitReadable()
-	s.carry(true)
+// rawConn gives access to a connection's socket.
+func rawConn(c net.Conn) (syscall.RawConn, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("not a socket")
+	}
+	return sc.SyscallConn()
 }
 
 // count says how many sessions are parked.
@@ -249,14 +242,9 @@ func (p *parker) wake(s *txnSession) {
 	}
 	// Out of the epoll set before the session can park again. A closed
 	// socket has left it already.
-	if sc, ok := s.c.raw.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			rc.Control(func(fd uintptr) { unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
-		}
+	if rc, err := rawConn(s.c.raw); err == nil {
+		rc.Control(func(fd uintptr) { unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
 	}
-	s.mu.Lock()
-	s.parked = false
-	s.mu.Unlock()
 	go s.carry(true)
 }
 

@@ -81,13 +81,9 @@ func (c *client) awaitInput() error {
 // precedes would have: a peek that finds nothing, the wait, and the read.
 func (c *client) waitReadable() error {
 	if c.rc == nil {
-		sc, ok := c.raw.(syscall.Conn)
-		if !ok {
-			return nil // not a socket: the read itself will wait
-		}
-		rc, err := sc.SyscallConn()
+		rc, err := rawConn(c.raw)
 		if err != nil {
-			return nil
+			return nil // not a socket: the read itself will wait
 		}
 		c.rc = rc
 		c.peekFn = c.peek // one method value per client, not one per wait

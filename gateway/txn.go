@@ -62,7 +62,6 @@ type txnSession struct {
 	// Parking (see park): the session goroutine is in its idle wait; the
 	// parker saw it waiting at its last tick; the parker asked it to park.
 	waiting, idleMark, parkReq bool
-	parked                     bool   // in the parker's epoll set
 	parkID                     uint64 // the parker's key for it (under the parker's lock)
 }
 
