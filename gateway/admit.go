@@ -36,7 +36,7 @@ func (g *Gateway) admit(c *client, st *state) error {
 		}
 		// The ClientHello is already in c.br: hand the TLS server a
 		// connection that reads the buffered bytes first.
-		if err := g.startTLS(c, st, &bufferedConn{Conn: c.raw, r: c.br}, true); err != nil {
+		if err := g.startTLS(c, st, &bufferedConn{Conn: c.conn, r: c.br}, true); err != nil {
 			return err
 		}
 	}
@@ -71,7 +71,7 @@ func (g *Gateway) admit(c *client, st *state) error {
 			if err := c.send([]byte{'S'}); err != nil {
 				return err
 			}
-			if err := g.startTLS(c, st, c.raw, false); err != nil {
+			if err := g.startTLS(c, st, c.conn, false); err != nil {
 				return err
 			}
 		case wire.GSSENCRequestCode:

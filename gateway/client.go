@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgbun/pgbun/internal/rawio"
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
@@ -127,7 +128,7 @@ func newClient(conn net.Conn) *client {
 	c := &client{
 		id:      clientIDs.Add(1),
 		raw:     conn,
-		conn:    conn,
+		conn:    rawio.Wrap(conn),
 		started: time.Now(),
 		addr:    conn.RemoteAddr().String(),
 	}
@@ -137,7 +138,7 @@ func newClient(conn net.Conn) *client {
 	} else if ap, err := netip.ParseAddrPort(c.addr); err == nil {
 		c.ip = ap.Addr().Unmap()
 	}
-	c.br = takeReader(conn)
+	c.br = takeReader(c.conn)
 	return c
 }
 

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"syscall"
+
+	"github.com/pgbun/pgbun/internal/rawio"
 )
 
 // readers holds the clients' read buffers. A client takes one while it
@@ -100,14 +102,7 @@ func (c *client) peek(fd uintptr) bool {
 		return true
 	}
 	c.peeked = true
-	for {
-		_, _, err := syscall.Recvfrom(int(fd), c.lead.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch err {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
-		return true // data, end of stream or an error: the read sees it
-	}
+	// Anything but "nothing yet" (data, end of stream, an error) ends the
+	// wait: the read that follows sees it.
+	return rawio.Peek(fd, c.lead.b[:]) != syscall.EAGAIN
 }

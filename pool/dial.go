@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pgbun/pgbun/config"
+	"github.com/pgbun/pgbun/internal/rawio"
 	"github.com/pgbun/pgbun/internal/sockopt"
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/tlsconf"
@@ -135,7 +136,7 @@ func (d *Dialer) attempt(ctx context.Context, network, addr, host string, useTLS
 		Addr:    addr,
 		Network: network,
 		Host:    host,
-		conn:    conn,
+		conn:    rawio.Wrap(conn),
 		raw:     conn,
 		Created: time.Now(),
 	}
