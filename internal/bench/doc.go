@@ -15,30 +15,48 @@
 // loopback.
 //
 // For every pool mode (-modes), client count (-clients) and TLS setting
-// (-tls), it runs -rounds rounds of `pgbench -n -S -M simple` for
-// -duration against each target: "direct" (PostgreSQL itself, only up to
-// 200 clients), "pgbouncer" and "pgbun". The order of the targets rotates
+// (-tls), it runs -rounds rounds of `pgbench -n -S -M simple -P 1`
+// against each target: "direct" (PostgreSQL itself, only up to 200
+// clients), "pgbouncer" and "pgbun". The order of the targets rotates
 // every round and the runs are separated by a second of rest, so a drift
 // of the machine (thermal, page cache, a noisy neighbour) spreads over all
 // targets instead of favouring one. Clients connect with sslmode=require on
 // TLS runs (the pooler's TLS is measured, not certificate verification)
 // and sslmode=disable otherwise.
 //
-// Reading the output: tps is pgbench's figure without the initial
-// connection time, as median, minimum and maximum over the rounds. "cpu
-// µs/txn" is the pooler process's user+system CPU time during the whole run
-// (from /proc/<pid>/stat, which has 10 ms resolution) divided by tps ×
-// duration; it includes the logins and TLS handshakes of the run, and it is
-// what a pooler costs the machine per query. PgBouncer is single-threaded;
-// pgbun may use every core, which on a machine shared with PostgreSQL and
-// pgbench is a cost as much as a gain, so read tps and CPU together.
+// What is measured is the steady state. Connecting a thousand clients
+// with TLS and SCRAM takes pgbench several seconds (its own side of SCRAM
+// is most of that), and rates keep climbing for a few seconds after, so
+// each run is longer than -duration: an allowance for connecting (1 s
+// plus 10 ms per TLS client or 6 ms per plain one), a 3 s warm-up, then
+// -duration. The figures are those of the last -duration seconds, taken
+// from pgbench's per-second progress reports, and a run whose clients took
+// so long to connect that less than half of -duration is left after the
+// warm-up is an error rather than a short measurement.
+//
+// Reading the output: tps is the mean rate over that window, as median,
+// minimum and maximum over the rounds; latency is pgbench's mean over the
+// window. "cpu µs/txn" is the pooler process's user+system CPU time in the
+// window (from /proc/<pid>/stat, sampled every 200 ms and read at the
+// window's ends) per transaction: what a pooler costs the machine per
+// query, logins left out. "machine µs/txn" is the busy time of all CPUs
+// together (from /proc/stat) per transaction: PostgreSQL, pgbench, the
+// pooler and the kernel's work for all of them. PgBouncer is
+// single-threaded; pgbun may use every core, which on a machine shared
+// with PostgreSQL and pgbench is a cost as much as a gain, so read tps and
+// CPU together.
 //
 // The summary ratios pair the runs of the same round, which ran seconds
 // apart: "pgbun/pgbouncer = 1.07x (median of 3 rounds)" is the median of
 // the per-round quotients of pgbun's tps by PgBouncer's, so above 1 pgbun
 // served more transactions per second. "pgbun/direct" compares with
 // PostgreSQL without a pooler, where a value near 1 means the pooler costs
-// little. Absolute numbers drift between runs and machines; compare within
+// little. "a pooler using no CPU: at most 1.30x" bounds what any pooler
+// could reach on this machine: the number of CPUs divided by what the
+// rest of the machine spent per transaction in PgBouncer's runs (machine
+// minus pooler), over PgBouncer's rate. When the machine is saturated,
+// no pooler can beat PgBouncer by more than that, however little it
+// costs. Absolute numbers drift between runs and machines; compare within
 // one run. The table also goes to .bench/results-<timestamp>.json with
 // every run's figures.
 //

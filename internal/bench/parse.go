@@ -118,3 +118,101 @@ func median(xs []float64) (float64, bool) {
 	}
 	return s[m-1]/2 + s[m]/2, true
 }
+
+// progress is one `pgbench -P 1` report: the second it ends at (counted
+// from pgbench's start, connections included), the rate and the mean
+// latency over that second.
+type progress struct {
+	At, TPS, LatencyMs float64
+}
+
+// parseProgress reads pgbench's progress lines from its standard error
+// ("progress: 9.0 s, 2017.6 tps, lat 260.220 ms stddev 93.459, 0 failed");
+// other lines are skipped.
+func parseProgress(stderr string) ([]progress, error) {
+	var out []progress
+	for line := range strings.Lines(stderr) {
+		line = strings.TrimSpace(line)
+		rest, ok := strings.CutPrefix(line, "progress: ")
+		if !ok {
+			continue
+		}
+		f := strings.Split(rest, ", ")
+		if len(f) < 3 {
+			return nil, fmt.Errorf("pgbench progress line %q: too few fields", line)
+		}
+		var p progress
+		var err error
+		if p.At, err = parseNumber(strings.TrimSuffix(f[0], " s")); err != nil {
+			return nil, fmt.Errorf("pgbench progress line %q: time: %w", line, err)
+		}
+		if p.TPS, err = parseNumber(strings.TrimSuffix(f[1], " tps")); err != nil {
+			return nil, fmt.Errorf("pgbench progress line %q: rate: %w", line, err)
+		}
+		lat, ok := strings.CutPrefix(f[2], "lat ")
+		lat, _, ok2 := strings.Cut(lat, " ms")
+		if !ok || !ok2 {
+			return nil, fmt.Errorf("pgbench progress line %q: no latency", line)
+		}
+		if p.LatencyMs, err = parseNumber(lat); err != nil {
+			return nil, fmt.Errorf("pgbench progress line %q: latency: %w", line, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// parseConnectTime reads "initial connection time = 5753.846 ms" from
+// pgbench's summary, in seconds.
+func parseConnectTime(out string) (float64, error) {
+	for line := range strings.Lines(out) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "initial connection time = "); ok {
+			ms, err := parseNumber(strings.TrimSuffix(v, " ms"))
+			if err != nil {
+				return 0, fmt.Errorf("pgbench connection time %q: %w", line, err)
+			}
+			return ms / 1000, nil
+		}
+	}
+	return 0, errors.New("pgbench printed no initial connection time")
+}
+
+// steady picks the measured window from a run's progress reports: the
+// whole seconds that begin at least warm after the last client connected,
+// the last want of them. It fails when fewer than half of want are there
+// (connecting took longer than the run allowed for).
+func steady(ps []progress, connected, warm float64, want int) ([]progress, error) {
+	var after []progress
+	for _, p := range ps {
+		// A report covers the second before p.At; the first after the
+		// connections may cover less.
+		if p.At-1 >= connected+warm-1e-9 {
+			after = append(after, p)
+		}
+	}
+	if len(after) > want {
+		after = after[len(after)-want:]
+	}
+	if min := max(2, (want+1)/2); len(after) < min {
+		return nil, fmt.Errorf("only %d s of steady load after %.1f s of connecting and %.0f s of warm-up; want at least %d",
+			len(after), connected, warm, min)
+	}
+	return after, nil
+}
+
+// windowRate sums a window: its transactions, mean rate and latency
+// (weighted by transactions).
+func windowRate(w []progress) (txns, tps, latencyMs float64) {
+	var latSum float64
+	for _, p := range w {
+		txns += p.TPS // one second each
+		latSum += p.TPS * p.LatencyMs
+	}
+	if len(w) > 0 {
+		tps = txns / float64(len(w))
+	}
+	if txns > 0 {
+		latencyMs = latSum / txns
+	}
+	return txns, tps, latencyMs
+}

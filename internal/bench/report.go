@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -20,12 +21,13 @@ type stats struct {
 	MinTPS    float64 `json:"min_tps"`
 	MaxTPS    float64 `json:"max_tps"`
 	CPUPerTxn float64 `json:"median_cpu_us_per_txn,omitempty"`
+	Machine   float64 `json:"median_machine_cpu_us_per_txn,omitempty"`
 	LatencyMs float64 `json:"median_latency_ms"`
 }
 
 func rowStats(r *row) stats {
 	st := stats{Runs: len(r.Runs)}
-	var tps, cpu, lat []float64
+	var tps, cpu, machine, lat []float64
 	for _, x := range r.Runs {
 		if x.Err != "" {
 			continue
@@ -35,6 +37,9 @@ func rowStats(r *row) stats {
 		if x.CPUPerTxn > 0 {
 			cpu = append(cpu, x.CPUPerTxn)
 		}
+		if x.MachinePerTxn > 0 {
+			machine = append(machine, x.MachinePerTxn)
+		}
 	}
 	st.OK = len(tps)
 	if st.OK == 0 {
@@ -43,6 +48,7 @@ func rowStats(r *row) stats {
 	st.MedianTPS, _ = median(tps)
 	st.MinTPS, st.MaxTPS = slices.Min(tps), slices.Max(tps)
 	st.CPUPerTxn, _ = median(cpu)
+	st.Machine, _ = median(machine)
 	st.LatencyMs, _ = median(lat)
 	return st
 }
@@ -85,6 +91,30 @@ type summary struct {
 	PgbunDirect     ratio  `json:"pgbun_over_direct_tps"`
 	PgBouncerDirect ratio  `json:"pgbouncer_over_direct_tps"`
 	CPUPgbunBouncer ratio  `json:"pgbun_over_pgbouncer_cpu_per_txn"`
+	// Ceiling is the most any pooler could reach over PgBouncer here: the
+	// rate if the pooler's CPU time were free and the rest of the
+	// machine's cost per transaction stayed as in PgBouncer's runs.
+	Ceiling ratio `json:"zero_cost_pooler_over_pgbouncer_tps"`
+}
+
+// ceiling is the median over PgBouncer's runs of the rate a pooler using
+// no CPU would reach, relative to PgBouncer's: the machine's capacity
+// divided by what PostgreSQL, pgbench and the kernel spent per
+// transaction, over PgBouncer's rate.
+func ceiling(bouncer *row, cpus int) ratio {
+	if bouncer == nil {
+		return ratio{}
+	}
+	var qs []float64
+	for _, x := range bouncer.Runs {
+		rest := x.MachinePerTxn - x.CPUPerTxn
+		if x.Err != "" || x.TPS <= 0 || x.CPUPerTxn <= 0 || rest <= 0 {
+			continue
+		}
+		qs = append(qs, float64(cpus)*1e6/rest/x.TPS)
+	}
+	m, _ := median(qs)
+	return ratio{Value: m, Rounds: len(qs)}
 }
 
 // summarize groups rows by (mode, clients, tls), in the order they ran.
@@ -113,6 +143,7 @@ func summarize(rows []*row) []summary {
 			PgbunDirect:     roundRatio(m[targetPgbun], m[targetDirect], tpsOf),
 			PgBouncerDirect: roundRatio(m[targetPgBouncer], m[targetDirect], tpsOf),
 			CPUPgbunBouncer: roundRatio(m[targetPgbun], m[targetPgBouncer], cpuOf),
+			Ceiling:         ceiling(m[targetPgBouncer], runtime.NumCPU()),
 		})
 	}
 	return out
@@ -130,21 +161,21 @@ func printReport(w io.Writer, o options, rows []*row) {
 		if len(mrows) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\npool_mode = %s  (pgbench -S, %s per run, %d rounds; pool %s)\n",
+		fmt.Fprintf(w, "\npool_mode = %s  (pgbench -S, %s measured per run, %d rounds; pool %s)\n",
 			mode, o.duration, o.rounds, poolDescription(mode, o.pool))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "clients\ttls\ttarget\ttps median\tmin\tmax\tlatency ms\tcpu µs/txn\truns\t")
+		fmt.Fprintln(tw, "clients\ttls\ttarget\ttps median\tmin\tmax\tlatency ms\tcpu µs/txn\tmachine µs/txn\truns\t")
 		for _, r := range sortedRows(mrows) {
 			st := rowStats(r)
 			switch {
 			case r.NA != "":
-				fmt.Fprintf(tw, "%d\t%s\t%s\tn/a\t\t\t\t\t\t  %s\n", r.Clients, onOff(r.TLS), r.Target, r.NA)
+				fmt.Fprintf(tw, "%d\t%s\t%s\tn/a\t\t\t\t\t\t\t  %s\n", r.Clients, onOff(r.TLS), r.Target, r.NA)
 				continue
 			case r.Err == "" && len(r.Runs) == 0:
-				fmt.Fprintf(tw, "%d\t%s\t%s\tnot run\t\t\t\t\t\t  interrupted\n", r.Clients, onOff(r.TLS), r.Target)
+				fmt.Fprintf(tw, "%d\t%s\t%s\tnot run\t\t\t\t\t\t\t  interrupted\n", r.Clients, onOff(r.TLS), r.Target)
 				continue
 			case st.OK == 0:
-				fmt.Fprintf(tw, "%d\t%s\t%s\terror\t\t\t\t\t%d/%d\t  %s\n", r.Clients, onOff(r.TLS), r.Target,
+				fmt.Fprintf(tw, "%d\t%s\t%s\terror\t\t\t\t\t\t%d/%d\t  %s\n", r.Clients, onOff(r.TLS), r.Target,
 					st.OK, st.Runs, rowError(r))
 				continue
 			}
@@ -152,19 +183,23 @@ func printReport(w io.Writer, o options, rows []*row) {
 			if st.CPUPerTxn > 0 {
 				cpu = fmt.Sprintf("%.1f", st.CPUPerTxn)
 			}
+			machine := "-"
+			if st.Machine > 0 {
+				machine = fmt.Sprintf("%.0f", st.Machine)
+			}
 			note := ""
 			if r.failed() {
 				note = "  " + rowError(r)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.2f\t%s\t%d/%d\t%s\n", r.Clients, onOff(r.TLS), r.Target,
-				st.MedianTPS, st.MinTPS, st.MaxTPS, st.LatencyMs, cpu, st.OK, st.Runs, note)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.2f\t%s\t%s\t%d/%d\t%s\n", r.Clients, onOff(r.TLS), r.Target,
+				st.MedianTPS, st.MinTPS, st.MaxTPS, st.LatencyMs, cpu, machine, st.OK, st.Runs, note)
 		}
 		tw.Flush()
 	}
 	fmt.Fprintln(w)
 	for _, s := range summarize(rows) {
-		fmt.Fprintf(w, "%s, %d clients, tls %s: pgbun/pgbouncer = %s, pgbun/direct = %s; cpu per txn pgbun/pgbouncer = %s\n",
-			s.Mode, s.Clients, onOff(s.TLS), fmtRatio(s.PgbunPgBouncer), fmtRatio(s.PgbunDirect), fmtRatio(s.CPUPgbunBouncer))
+		fmt.Fprintf(w, "%s, %d clients, tls %s: pgbun/pgbouncer = %s, pgbun/direct = %s; cpu per txn pgbun/pgbouncer = %s; a pooler using no CPU: at most %s\n",
+			s.Mode, s.Clients, onOff(s.TLS), fmtRatio(s.PgbunPgBouncer), fmtRatio(s.PgbunDirect), fmtRatio(s.CPUPgbunBouncer), fmtCeiling(s.Ceiling))
 	}
 }
 
@@ -180,6 +215,13 @@ func fmtRatio(r ratio) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.2fx (median of %d rounds)", r.Value, r.Rounds)
+}
+
+func fmtCeiling(r ratio) string {
+	if r.Rounds == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2fx", r.Value)
 }
 
 // rowError is the row's first error.

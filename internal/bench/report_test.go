@@ -144,16 +144,6 @@ func TestWriteRecord(t *testing.T) {
 	}
 }
 
-func TestCPUPerTxn(t *testing.T) {
-	// 0.5 s of CPU over 1000 tps × 10 s = 50 µs per transaction.
-	if got := cpuPerTxn(0.5, 1000, 10*time.Second); !near(got, 50) {
-		t.Errorf("got %v, want 50", got)
-	}
-	if got := cpuPerTxn(0.5, 0, 10*time.Second); got != 0 {
-		t.Errorf("no transactions: got %v, want 0", got)
-	}
-}
-
 func TestFirstError(t *testing.T) {
 	stderr := "pgbench: starting\npgbench: error: connection to server at \"127.0.0.1\", port 1 failed: FATAL: no\nlater\n"
 	if got := firstError(stderr); !strings.HasPrefix(got, "pgbench: error: connection") {

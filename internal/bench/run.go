@@ -26,13 +26,18 @@ const (
 
 // runResult is one pgbench run against one target.
 type runResult struct {
-	Round     int     `json:"round"` // from 0
-	TPS       float64 `json:"tps"`
-	Txns      int64   `json:"transactions"` // processed, as pgbench counts them
+	Round     int     `json:"round"`        // from 0
+	TPS       float64 `json:"tps"`          // mean over the steady window
+	Txns      int64   `json:"transactions"` // in the steady window
 	LatencyMs float64 `json:"latency_ms"`
-	CPUSec    float64 `json:"cpu_seconds,omitempty"`    // the pooler's, during the run
+	CPUSec    float64 `json:"cpu_seconds,omitempty"`    // the pooler's, in the window
 	CPUPerTxn float64 `json:"cpu_us_per_txn,omitempty"` // the pooler's, µs per transaction
-	Err       string  `json:"error,omitempty"`
+	// The whole machine's busy CPU time per transaction in the window
+	// (PostgreSQL, pgbench and the pooler together).
+	MachinePerTxn float64 `json:"machine_cpu_us_per_txn,omitempty"`
+	ConnectSec    float64 `json:"connect_seconds,omitempty"` // pgbench's initial connection time
+	WindowSec     int     `json:"window_seconds,omitempty"`  // seconds measured
+	Err           string  `json:"error,omitempty"`
 }
 
 // row is the runs of one target at one (mode, clients, tls).
@@ -280,26 +285,49 @@ func connString(port int, tls bool) string {
 		port, benchDB, benchUser, mode)
 }
 
+// Each run gives pgbench time to connect its clients and warm up before
+// the window that is measured: connecting a thousand clients with TLS and
+// SCRAM takes several seconds (pgbench's side of SCRAM is most of it), and
+// rates climb for a few seconds after that.
+const (
+	warmup       = 3 * time.Second
+	connectBase  = time.Second
+	connectTLS   = 10 * time.Millisecond // per client
+	connectPlain = 6 * time.Millisecond  // per client
+)
+
+// runLength is pgbench's -T for a run: the connection allowance, the
+// warm-up and the measured duration.
+func runLength(d time.Duration, clients int, tls bool) time.Duration {
+	per := connectPlain
+	if tls {
+		per = connectTLS
+	}
+	conn := connectBase + time.Duration(clients)*per
+	return (d + warmup + conn + time.Second - 1).Truncate(time.Second)
+}
+
 // runOne runs pgbench once against t. p is t's pooler, nil for direct.
+//
+// The figures are those of the steady window: the last -duration seconds
+// of the run, which begin at least warmup after the last client
+// connected. pgbench reports its rate every second (-P 1); the pooler's
+// and the machine's CPU times are sampled through the run and read at the
+// window's ends.
 func (e *env) runOne(ctx context.Context, t target, tls bool, clients int, p *pooler) runResult {
-	port := e.pg.Port()
-	var before uint64
+	port, pid := e.pg.Port(), 0
 	if p != nil {
 		if done, err := p.exited(); done {
 			return runResult{Err: fmt.Sprintf("%s has exited (%v)", t, err)}
 		}
-		port = p.port
-		var err error
-		if before, err = cpuTicks(p.pid()); err != nil {
-			return runResult{Err: err.Error()}
-		}
+		port, pid = p.port, p.pid()
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.opts.duration+pgbenchSlack)
+	length := runLength(e.opts.duration, clients, tls)
+	ctx, cancel := context.WithTimeout(ctx, length+pgbenchSlack)
 	defer cancel()
-	secs := int(e.opts.duration / time.Second)
-	cmd := exec.CommandContext(ctx, e.pgbench, "-n", "-S", "-M", "simple",
-		"-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(2, clients)), "-T", strconv.Itoa(secs),
-		connString(port, tls))
+	cmd := exec.CommandContext(ctx, e.pgbench, "-n", "-S", "-M", "simple", "-P", "1",
+		"-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(2, clients)),
+		"-T", strconv.Itoa(int(length/time.Second)), connString(port, tls))
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+e.password)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -308,42 +336,59 @@ func (e *env) runOne(ctx context.Context, t target, tls bool, clients int, p *po
 	// cleanly; WaitDelay bounds the wait before the kill.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = killWait
+	smp := startSampler(pid)
 	runErr := cmd.Run()
-	var res runResult
-	if p != nil {
-		after, err := cpuTicks(p.pid())
-		if err != nil {
-			return runResult{Err: err.Error()}
-		}
-		res.CPUSec = float64(after-before) / userHZ
-	}
+	samples, smpErr := smp.finish()
 	if runErr != nil {
-		res.Err = fmt.Sprintf("pgbench: %v: %s", runErr, firstError(stderr.String()))
-		return res
+		return runResult{Err: fmt.Sprintf("pgbench: %v: %s", runErr, firstError(stderr.String()))}
 	}
-	pr, err := parsePgbench(stdout.String())
+	res, err := measure(stdout.String(), stderr.String(), samples, e.opts.duration)
+	if err == nil && smpErr != nil {
+		err = fmt.Errorf("CPU samples: %w", smpErr)
+	}
 	if err != nil {
 		res.Err = err.Error()
-		if msg := firstError(stderr.String()); msg != "" {
+		if msg := firstError(stderr.String()); msg != "" && !strings.HasPrefix(msg, "progress:") {
 			res.Err += ": " + msg
 		}
-		return res
 	}
-	res.TPS, res.Txns, res.LatencyMs = pr.TPS, pr.Txns, pr.LatencyMs
-	res.CPUPerTxn = cpuPerTxn(res.CPUSec, res.TPS, e.opts.duration)
 	return res
 }
 
-// cpuPerTxn is the pooler's CPU time in µs per transaction, counting
-// tps × duration transactions. pgbench's -T includes the time clients take
-// to connect while its tps leaves it out, so this denominator is the same
-// full-length run for every target, and the logins' CPU is spread over it.
-func cpuPerTxn(cpuSec, tps float64, d time.Duration) float64 {
-	txns := tps * d.Seconds()
-	if cpuSec <= 0 || txns <= 0 {
-		return 0
+// measure makes a run's result from pgbench's output and the CPU samples:
+// the rate, latency and CPU costs of the steady window.
+func measure(stdout, stderr string, samples []cpuSample, d time.Duration) (runResult, error) {
+	var res runResult
+	if _, err := parsePgbench(stdout); err != nil {
+		return res, err
 	}
-	return cpuSec * 1e6 / txns
+	connected, err := parseConnectTime(stdout)
+	if err != nil {
+		return res, err
+	}
+	ps, err := parseProgress(stderr)
+	if err != nil {
+		return res, err
+	}
+	w, err := steady(ps, connected, warmup.Seconds(), int(d/time.Second))
+	if err != nil {
+		return res, err
+	}
+	txns, tps, lat := windowRate(w)
+	res.TPS, res.Txns, res.LatencyMs = tps, int64(txns+0.5), lat
+	res.ConnectSec, res.WindowSec = connected, len(w)
+	pooler, machine, err := cpuBetween(samples, w[0].At-1, w[len(w)-1].At)
+	if err != nil {
+		return res, err
+	}
+	if txns > 0 {
+		res.CPUSec = pooler
+		if pooler > 0 {
+			res.CPUPerTxn = pooler * 1e6 / txns
+		}
+		res.MachinePerTxn = machine * 1e6 / txns
+	}
+	return res, nil
 }
 
 // firstError picks the most telling line of pgbench's standard error: the
@@ -378,7 +423,7 @@ func describeRun(r runResult) string {
 	if r.CPUSec > 0 {
 		s += fmt.Sprintf(", %.1f µs CPU/txn", r.CPUPerTxn)
 	}
-	return s
+	return s + fmt.Sprintf(" (machine %.0f µs/txn; %d s measured after %.1f s connecting)", r.MachinePerTxn, r.WindowSec, r.ConnectSec)
 }
 
 func onOff(b bool) string {
