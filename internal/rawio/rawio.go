@@ -63,12 +63,6 @@ func Wrap(c net.Conn) net.Conn {
 	return rw
 }
 
-// SyscallConn returns the wrapped socket's raw connection.
-func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
-
-// Unwrap returns the wrapped connection.
-func (c *Conn) Unwrap() net.Conn { return c.Conn }
-
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -77,17 +71,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 	defer c.rmu.Unlock()
 	c.rbuf, c.rn, c.rerr = p, 0, 0
 	err := c.rc.Read(c.readFn)
-	n, errno := c.rn, c.rerr
 	c.rbuf = nil
-	switch {
-	case err != nil:
-		return 0, c.opError("read", err)
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	if err == nil && c.rerr == 0 && c.rn == 0 {
 		return 0, io.EOF
 	}
-	return n, nil
+	return c.result("read", c.rn, err, c.rerr)
 }
 
 // read is the poller's callback: false asks it to wait for readability.
@@ -116,15 +104,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	c.wbuf, c.wn, c.werr = p, 0, 0
 	err := c.rc.Write(c.writeFn)
-	n, errno := c.wn, c.werr
 	c.wbuf = nil
-	switch {
-	case err != nil:
-		return n, c.opError("write", err)
-	case errno != 0:
-		return n, c.opError("write", os.NewSyscallError("write", errno))
-	}
-	return n, nil
+	return c.result("write", c.wn, err, c.werr)
 }
 
 // write is the poller's callback: it writes until everything is out, and
@@ -145,6 +126,18 @@ func (c *Conn) write(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// result reports a call's outcome: n bytes, then the poller's error
+// (deadline, closed) or the system call's.
+func (c *Conn) result(op string, n int, err error, errno syscall.Errno) (int, error) {
+	switch {
+	case err != nil:
+		return n, c.opError(op, err)
+	case errno != 0:
+		return n, c.opError(op, os.NewSyscallError(op, errno))
+	}
+	return n, nil
 }
 
 // opError reports err as net does, under the plain operation's name (the
