@@ -2,9 +2,10 @@
 // that a system call is under way.
 //
 // A goroutine in an ordinary system call gives up its processor's claim:
-// when the call outlasts a scheduler tick (20 µs), the runtime's monitor
-// thread hands the processor to another thread, waking it, and keeps
-// polling every 20 µs while that goes on. A pooler's system calls are
+// when the call outlasts the runtime monitor's tick (20 µs while it finds
+// work) and other goroutines wait to run, the monitor hands the processor
+// to another thread, waking it, and keeps polling every 20 µs while that
+// goes on. A pooler's system calls are
 // nonblocking socket reads and writes, but on a busy machine the kernel
 // often preempts the caller inside one (the write woke the peer that
 // reads it), so the call appears long, and each one costs a hand-off, a
@@ -13,8 +14,10 @@
 // voluntary context switches.
 //
 // A raw system call keeps the processor: nothing is handed off and the
-// monitor, finding nothing to retake, backs off to its long sleep. That is
-// safe only for calls that cannot block, which nonblocking sockets
+// monitor, finding nothing to retake, backs off to its long sleep. The
+// price is that goroutines queued on that processor wait for the call,
+// which for a socket call is microseconds. That is safe only for calls
+// that cannot block, which nonblocking sockets
 // guarantee; waiting for readiness still goes through the runtime's poller
 // (syscall.RawConn), so deadlines and Close behave as with net.Conn.
 package rawio
