@@ -6,6 +6,7 @@
 'use strict';
 const fs = require('fs');
 const postgres = require('postgres');
+const runWorkers = require('./run_workers');
 
 const [host, port, user, password, database, cafile, table, workers, iterations] = process.argv.slice(2);
 
@@ -39,11 +40,4 @@ async function worker(w) {
   }
 }
 
-Promise.allSettled([...Array(Number(workers)).keys()].map(worker)).then((results) => {
-  const errors = results.map((r, w) => (r.status === 'rejected' ? `worker ${w}: ${r.reason && r.reason.stack || r.reason}` : null)).filter(Boolean);
-  if (errors.length) {
-    console.error(errors.join('\n'));
-    process.exit(1);
-  }
-  console.log(`ok ${Number(workers) * Number(iterations)} iterations`);
-});
+runWorkers(workers, iterations, worker);
