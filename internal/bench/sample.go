@@ -126,7 +126,9 @@ func cpuBetween(samples []cpuSample, t0, t1 float64) (pooler, machine float64, e
 func parseMachineStat(s string) (uint64, error) {
 	line, _, _ := strings.Cut(s, "\n")
 	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
+	// The kernel writes the aggregate line first and flush left; anything
+	// else is not /proc/stat and is refused rather than guessed at.
+	if !strings.HasPrefix(line, "cpu ") || len(f) < 9 {
 		return 0, errors.New("/proc/stat: no aggregate cpu line")
 	}
 	var busy uint64

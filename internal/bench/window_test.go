@@ -188,8 +188,10 @@ func FuzzParseProgress(f *testing.F) {
 func FuzzParseMachineStat(f *testing.F) {
 	f.Add("cpu  100 5 20 1000 7 1 2 3 0 0\ncpu0 50 2 10 500 3 0 1 1 0 0\n")
 	f.Add("cpu 18446744073709551615 1 0 0 0 0 0 0\n")
+	f.Add(" cpu 0 0 0 0 0 0 0 0")
+	f.Add("cpu0 1 2 3 4 5 6 7 8\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		if _, err := parseMachineStat(s); err == nil && !strings.HasPrefix(s, "cpu") {
+		if _, err := parseMachineStat(s); err == nil && !strings.HasPrefix(s, "cpu ") {
 			t.Fatalf("accepted %q", s)
 		}
 	})
