@@ -240,7 +240,7 @@ func TestPsqlAndPgbench(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	url := p.url(scramUser, scramPass, appDB)
-	out, err := exec.CommandContext(ctx, "psql", url, "-XAt", "-c", "create table if not exists bench_t(x int)", "-c", "insert into bench_t select generate_series(1,100)", "-c", "select sum(x) from bench_t").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "psql", url, "-XAt", "-c", "drop table if exists bench_t", "-c", "create table bench_t(x int)", "-c", "insert into bench_t select generate_series(1,100)", "-c", "select sum(x) from bench_t").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "5050") {
 		t.Fatalf("psql: %v\n%s", err, out)
 	}

@@ -21,6 +21,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// dropAtEnd runs sql on the shared cluster when t ends, so that a test leaves
+// nothing behind that would make its next run fail (go test -count=N).
+func dropAtEnd(t *testing.T, sql string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := pg.Exec(ctx, sql); err != nil {
+			t.Errorf("clean-up %q: %v", sql, err)
+		}
+	})
+}
+
 // connect opens a pgx connection with a ConnString and checks that it runs
 // as user over TLS (when want) with the cluster's server certificate.
 func connect(t *testing.T, c *Cluster, connString, user string, wantTLS bool) *pgx.Conn {
@@ -67,6 +79,8 @@ func TestPasswordRolesOverTLS(t *testing.T) {
 		{`md5 "q'uote`, `\'; DROP ROLE x; --`, MD5, "md5"},
 	}
 	for _, tc := range tests {
+		// Dropped when the whole test ends: its last checks need them.
+		dropAtEnd(t, "DROP ROLE IF EXISTS "+pgx.Identifier{tc.role}.Sanitize())
 		t.Run(tc.role, func(t *testing.T) {
 			if err := pg.CreateRole(ctx, tc.role, tc.password, tc.enc); err != nil {
 				t.Fatal(err)
@@ -165,6 +179,7 @@ func TestSettingsApplied(t *testing.T) {
 func TestPsqlOverTLS(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
+	dropAtEnd(t, "DROP ROLE IF EXISTS psql_user")
 	if err := pg.CreateRole(ctx, "psql_user", "psql pw", SCRAM); err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +206,9 @@ func TestPsqlOverTLS(t *testing.T) {
 func TestCreateDatabaseAndPgbenchInit(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
+	// Clean-ups run last first: the database goes before its owner.
+	dropAtEnd(t, `DROP ROLE IF EXISTS "bench owner"`)
+	dropAtEnd(t, `DROP DATABASE IF EXISTS "bench db" WITH (FORCE)`)
 	if err := pg.CreateRole(ctx, "bench owner", "bench pw", MD5); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +251,8 @@ func TestCreateDatabaseAndPgbenchInit(t *testing.T) {
 func TestExecAndLogTail(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	marker := fmt.Sprintf("pgtest marker %d", os.Getpid())
+	marker := fmt.Sprintf("pgtest marker %d-%d", os.Getpid(), time.Now().UnixNano())
+	dropAtEnd(t, "DROP TABLE IF EXISTS exec_t")
 	if err := pg.Exec(ctx, "CREATE TABLE exec_t (x int); DO $$ BEGIN RAISE WARNING '"+marker+"'; END $$"); err != nil {
 		t.Fatal(err)
 	}
