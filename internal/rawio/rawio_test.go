@@ -130,40 +130,33 @@ func TestDeadlines(t *testing.T) {
 	}
 	// A deadline in the past ends a blocked read from another goroutine,
 	// as pgbun does to interrupt an idle wait.
-	done := make(chan error, 1)
-	go func() {
-		_, err := w.Read(b)
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	w.SetReadDeadline(time.Unix(1, 0))
-	select {
-	case err := <-done:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("interrupted read: %v, want deadline exceeded", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a past deadline did not interrupt the read")
-	}
+	interruptRead(t, w, func() { w.SetReadDeadline(time.Unix(1, 0)) }, os.ErrDeadlineExceeded)
 }
 
-func TestCloseEndsRead(t *testing.T) {
-	w, _ := pair(t, "tcp")
+// interruptRead starts a read on w that blocks, calls interrupt from this
+// goroutine, and wants the read to end with an error that is want.
+func interruptRead(t *testing.T, w net.Conn, interrupt func(), want error) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() {
 		_, err := w.Read(make([]byte, 1))
 		done <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
-	w.Close()
+	interrupt()
 	select {
 	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("read on a closed connection: %v, want net.ErrClosed", err)
+		if !errors.Is(err, want) {
+			t.Fatalf("interrupted read: %v, want %v", err, want)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not end the read")
+		t.Fatal("the read was not interrupted")
 	}
+}
+
+func TestCloseEndsRead(t *testing.T) {
+	w, _ := pair(t, "tcp")
+	interruptRead(t, w, func() { w.Close() }, net.ErrClosed)
 	if _, err := w.Write([]byte("z")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("write on a closed connection: %v, want net.ErrClosed", err)
 	}
