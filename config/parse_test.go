@@ -362,3 +362,23 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		}
 	}
 }
+
+// auth_throttle_failures defaults to 5 when absent; an explicit 0 must
+// reach the gateway as 0, which turns the failed-login throttle off.
+func TestAuthThrottleFailures(t *testing.T) {
+	if got := parseString(t, "[pgbouncer]\n").General.AuthThrottleFailures; got != 5 {
+		t.Errorf("absent: auth_throttle_failures = %d, want 5", got)
+	}
+	if got := Default().General.AuthThrottleFailures; got != 5 {
+		t.Errorf("Default(): auth_throttle_failures = %d, want 5", got)
+	}
+	if got := parseString(t, "[pgbouncer]\nauth_throttle_failures = 0\n").General.AuthThrottleFailures; got != 0 {
+		t.Errorf("explicit 0: auth_throttle_failures = %d, want 0", got)
+	}
+	if got := parseString(t, "[pgbouncer]\nauth_throttle_failures = 12\n").General.AuthThrottleFailures; got != 12 {
+		t.Errorf("explicit 12: auth_throttle_failures = %d, want 12", got)
+	}
+	if e := parseError(t, "[pgbouncer]\nauth_throttle_failures = -1\n"); !strings.Contains(e.Error(), "auth_throttle_failures") {
+		t.Errorf("negative value: %v", e)
+	}
+}

@@ -13,9 +13,12 @@
 //     reject. For cert and peer rules, IdentMap.Allows checks the rule's
 //     map option against the auth_ident_file.
 //  3. Before any password work, Throttle.Begin refuses sources and users
-//     locked out after repeated failures; the Attempt it returns is ended
-//     with Succeeded, Failed or Abandoned once the password was checked
-//     (or never was).
+//     locked out after repeated failures, and holds back a source with
+//     too many logins in progress. Attempt.Confirm checks again just
+//     before the client's proof is verified, since only failures, not
+//     logins in progress, count against a user. The Attempt is ended with
+//     Succeeded, Failed or Abandoned once the password was checked (or
+//     never was).
 //
 // Files are parsed whole or not at all: the first problem is a
 // *ParseError "file:line: problem", and features PgBouncer lacks or

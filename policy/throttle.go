@@ -14,10 +14,11 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// ThrottleConfig sets the failed-login limits. Zero fields take their
-// defaults; negative ones are treated as zero.
+// ThrottleConfig sets the failed-login limits. Failures has no default:
+// zero (or less) turns the throttle off. The other fields take their
+// defaults when zero or negative.
 type ThrottleConfig struct {
-	Failures   int           // failures within Window that cause a lockout; default 5
+	Failures   int           // failures within Window that cause a lockout; 0 = off
 	Window     time.Duration // default 60s
 	Lockout    time.Duration // first lockout, default 30s; doubles with each repeat offence...
 	LockoutMax time.Duration // ...up to this, default 1h; also how long offences are remembered
@@ -25,7 +26,6 @@ type ThrottleConfig struct {
 }
 
 const (
-	defaultFailures   = 5
 	defaultWindow     = 60 * time.Second
 	defaultLockout    = 30 * time.Second
 	defaultLockoutMax = time.Hour
@@ -33,9 +33,7 @@ const (
 )
 
 func (c ThrottleConfig) withDefaults() ThrottleConfig {
-	if c.Failures <= 0 {
-		c.Failures = defaultFailures
-	}
+	c.Failures = max(c.Failures, 0)
 	if c.Window <= 0 {
 		c.Window = defaultWindow
 	}
@@ -51,6 +49,9 @@ func (c ThrottleConfig) withDefaults() ThrottleConfig {
 	}
 	return c
 }
+
+// off reports whether the throttle is switched off; c has its defaults.
+func (c ThrottleConfig) off() bool { return c.Failures == 0 }
 
 // lockoutFor returns the lockout of the n-th offence (n >= 1):
 // Lockout*2^(n-1), capped at LockoutMax.
@@ -68,17 +69,18 @@ const (
 	KeyUser    = "user"
 )
 
-// LockedError is Begin's refusal.
+// LockedError is the refusal of Begin, BeginWait or Confirm.
 type LockedError struct {
 	Key string // KeyAddress or KeyUser
 
 	// RetryAfter is the time left in the lockout; zero when Pending.
 	RetryAfter time.Duration
 
-	// Pending is set when the key is not locked out, but the attempts
-	// already in progress for it would reach the failure limit if they
+	// Pending is set when the address is not locked out, but the attempts
+	// already in progress from it would reach the failure limit if they
 	// all failed. The refusal lasts only until one of them ends;
-	// BeginWait waits for that.
+	// BeginWait waits for that. Only an address is ever refused as
+	// Pending: attempts in progress do not count against a user.
 	Pending bool
 }
 
@@ -103,16 +105,34 @@ type Locked struct {
 // out either once it has failed too often. It is safe for concurrent use;
 // its memory is bounded by MaxEntries, beyond which the least recently
 // seen addresses and users are forgotten. A tracked key costs up to about
-// 450 bytes with the default Failures, so the defaults bound the state to
-// roughly 90 MB under an attack that fills both tables.
+// 450 bytes with Failures at 5, so 100000 entries bound the state to
+// roughly 90 MB under an attack that fills both tables. A user is tracked
+// only once a login as that user has failed, so naming users costs
+// nothing; an address is tracked from its first attempt, and forgotten
+// again when an attempt ends and leaves it with nothing worth remembering.
 //
-// The gateway calls Begin before it does any work on a password, and ends
-// the Attempt with exactly one of Succeeded, Failed or Abandoned. It must
-// do so for unknown users too, or lockouts would tell which users exist.
+// The gateway calls Begin before it does any work on a password, Confirm
+// once the client has answered and just before its proof is checked, and
+// ends the Attempt with exactly one of Succeeded, Failed or Abandoned. It
+// must do so for unknown users too, or lockouts would tell which users
+// exist.
+//
+// Only a proof that failed costs a user anything: a user is locked out by
+// the failures recorded against it, never by attempts still in progress,
+// so that connections which name a user and then never answer cannot keep
+// its owner out. Attempts in progress count against their address
+// instead, which stops one source from launching a burst of parallel
+// guesses. Guesses at one user sent in parallel from many addresses are
+// therefore all admitted; Confirm turns away those the user's lockout
+// overtook while they waited for the client, so only proofs being checked
+// at the moment the limit is reached can go past it.
 //
 // Locking out a user protects the account against guesses spread over
 // many addresses, at the price that such guesses also lock its owner out
 // for a while; locking out an address stops one source trying many users.
+//
+// With Failures zero the throttle is off: it admits every attempt and
+// records nothing.
 type Throttle struct {
 	now func() time.Time
 
@@ -120,6 +140,10 @@ type Throttle struct {
 	cfg   ThrottleConfig
 	addrs *simplelru.LRU[netip.Prefix, *record]
 	users *simplelru.LRU[string, *record]
+	// gen counts the times the throttle was switched off, which drops
+	// every record; an attempt begun under an older gen must not bring
+	// its records back.
+	gen uint64
 	// wake is closed when an attempt ends, to rouse BeginWait callers;
 	// nil while nobody waits.
 	wake chan struct{}
@@ -136,10 +160,10 @@ type failure struct {
 // record is the state of one address or user.
 type record struct {
 	failures []failure // within the window, oldest first
-	inFlight int       // attempts begun and not yet ended
+	inFlight int       // attempts begun and not yet ended; addresses only
 	until    time.Time // end of the current or last lockout
 	offences int
-	total    int // failures ever recorded for this key
+	total    int // failures recorded while the key has been tracked
 }
 
 // NewThrottle returns a Throttle with cfg's limits. now is the clock; nil
@@ -158,25 +182,34 @@ func NewThrottle(cfg ThrottleConfig, now func() time.Time) *Throttle {
 }
 
 // SetConfig applies new limits, keeping the failures and lockouts already
-// recorded, so that a configuration reload does not pardon anybody.
+// recorded, so that a configuration reload does not pardon anybody. The
+// exception is switching the throttle off (Failures zero): that forgets
+// every failure and lockout, and switching it on again starts afresh.
 func (t *Throttle) SetConfig(cfg ThrottleConfig) {
 	cfg = cfg.withDefaults()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if cfg.off() && !t.cfg.off() {
+		t.addrs.Purge()
+		t.users.Purge()
+		t.gen++
+	}
 	t.cfg = cfg
 	t.addrs.Resize(cfg.MaxEntries)
 	t.users.Resize(cfg.MaxEntries)
-	t.wakeWaiters() // a higher limit may admit them
+	t.wakeWaiters() // a higher limit, or none, may admit them
 }
 
 // Attempt is one login attempt admitted by Begin. A nil Attempt, or one
-// from a nil Throttle, does nothing.
+// from a nil Throttle or from one that was off, does nothing.
 type Attempt struct {
 	t       *Throttle
+	gen     uint64 // t.gen at Begin
 	ak      netip.Prefix
 	hasAddr bool
 	uk      string
-	ar, ur  *record // the records counted at Begin; ar is nil without an address
+	ar      *record // the address record counting this attempt; nil without an address
+	ur      *record // the user's record at Begin; nil if it had none
 	done    bool    // guarded by t.mu
 }
 
@@ -186,11 +219,15 @@ type Attempt struct {
 // out source learns nothing, not even whether the right password would
 // have worked.
 //
-// Attempts in flight count against the limit: one is admitted only while
-// failures in the window plus attempts in flight stay below Failures, for
-// both the address and the user. Otherwise a burst of N concurrent guesses
-// would all be admitted before the first of them was recorded as failed.
-// A nil Throttle admits everything.
+// An attempt is refused while its address or its user is locked out, and
+// a user is locked out only by failures. Attempts in flight count against
+// the address alone: one is admitted only while the address's failures in
+// the window plus its attempts in flight stay below Failures, or else a
+// burst of concurrent guesses from one source would all be admitted
+// before the first of them was recorded as failed. A user is never held
+// back by attempts in flight, which may never answer; Confirm refuses
+// the attempts a lockout of their user overtakes. A nil Throttle, or one
+// that is off, admits everything.
 func (t *Throttle) Begin(addr netip.Addr, user string) (*Attempt, error) {
 	a, _, err := t.begin(addr, user)
 	if err != nil {
@@ -232,41 +269,98 @@ func (t *Throttle) begin(addr netip.Addr, user string) (*Attempt, <-chan struct{
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.cfg.off() {
+		return &Attempt{}, nil, nil
+	}
 	var ar *record
 	if hasAddr {
-		ar = lruGetOrAdd(t.addrs, ak, nil)
+		ar, _ = t.addrs.Get(ak)
 	}
-	ur := lruGetOrAdd(t.users, uk, nil)
+	// Looking the user up does not add it: only a failure does.
+	ur, _ := t.users.Get(uk)
 
 	// A lockout is reported before a Pending refusal: it is the firmer answer.
-	for _, c := range [...]struct {
-		r   *record
-		key string
-	}{{ar, KeyAddress}, {ur, KeyUser}} {
-		if c.r != nil && now.Before(c.r.until) {
-			return nil, nil, &LockedError{Key: c.key, RetryAfter: c.r.until.Sub(now)}
-		}
+	if le := lockout(now, ar, ur); le != nil {
+		return nil, nil, le
 	}
-	for _, c := range [...]struct {
-		r   *record
-		key string
-	}{{ar, KeyAddress}, {ur, KeyUser}} {
-		if c.r == nil {
-			continue
-		}
-		c.r.prune(now, t.cfg.Window)
-		if len(c.r.failures)+c.r.inFlight >= t.cfg.Failures {
+	if ar != nil {
+		ar.prune(now, t.cfg.Window)
+		if len(ar.failures)+ar.inFlight >= t.cfg.Failures {
 			if t.wake == nil {
 				t.wake = make(chan struct{})
 			}
-			return nil, t.wake, &LockedError{Key: c.key, Pending: true}
+			return nil, t.wake, &LockedError{Key: KeyAddress, Pending: true}
 		}
 	}
-	if ar != nil {
+	if hasAddr {
+		if ar == nil {
+			ar = &record{}
+			t.addrs.Add(ak, ar)
+		}
 		ar.inFlight++
 	}
-	ur.inFlight++
-	return &Attempt{t: t, ak: ak, hasAddr: hasAddr, uk: uk, ar: ar, ur: ur}, nil, nil
+	return &Attempt{t: t, gen: t.gen, ak: ak, hasAddr: hasAddr, uk: uk, ar: ar, ur: ur}, nil, nil
+}
+
+// lockout returns the refusal for a lockout in force on the address
+// record ar or the user record ur, the address's first; either may be nil.
+func lockout(now time.Time, ar, ur *record) *LockedError {
+	if ar != nil && now.Before(ar.until) {
+		return &LockedError{Key: KeyAddress, RetryAfter: ar.until.Sub(now)}
+	}
+	if ur != nil && now.Before(ur.until) {
+		return &LockedError{Key: KeyUser, RetryAfter: ur.until.Sub(now)}
+	}
+	return nil
+}
+
+// Confirm is called once the client has sent its proof, just before the
+// proof is checked. Between Begin and this point other attempts may have
+// failed and locked out the address or, since attempts in flight do not
+// count against a user, the user; Confirm then returns the lockout as a
+// *LockedError and ends the attempt as Abandoned, so the proof must not
+// be checked, and ending the attempt again changes nothing. Otherwise it
+// returns nil and the attempt goes on. It returns nil for a nil Attempt,
+// one that has ended, and one from a nil Throttle or from one that is off.
+func (a *Attempt) Confirm() error {
+	if a == nil || a.t == nil {
+		return nil
+	}
+	t := a.t
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a.done || t.cfg.off() {
+		return nil
+	}
+	ar, ur := a.records(t)
+	var cur *record
+	if a.hasAddr {
+		cur = current(t.addrs, a.ak, ar)
+	}
+	if le := lockout(now, cur, current(t.users, a.uk, ur)); le != nil {
+		t.finish(a, outcomeAbandoned, now)
+		return le
+	}
+	return nil
+}
+
+// records returns the records a kept from Begin, or nils once the
+// throttle dropped them by being switched off.
+func (a *Attempt) records(t *Throttle) (ar, ur *record) {
+	if a.gen != t.gen {
+		return nil, nil
+	}
+	return a.ar, a.ur
+}
+
+// current returns the record under k, or orig if there is none (it was
+// evicted).
+func current[K comparable](l *simplelru.LRU[K, *record], k K, orig *record) *record {
+	if r, ok := l.Peek(k); ok {
+		return r
+	}
+	return orig
 }
 
 // Succeeded ends the attempt as a successful login. The address keeps its
@@ -297,7 +391,6 @@ const (
 	outcomeAbandoned
 )
 
-// end records the outcome; only the first call of an attempt counts.
 func (a *Attempt) end(o outcome) {
 	if a == nil || a.t == nil {
 		return
@@ -306,6 +399,12 @@ func (a *Attempt) end(o outcome) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.finish(a, o, now)
+}
+
+// finish records the outcome of a, with t.mu held; only the first end of
+// an attempt counts. Nothing is recorded while the throttle is off.
+func (t *Throttle) finish(a *Attempt, o outcome, now time.Time) {
 	if a.done {
 		return
 	}
@@ -313,16 +412,25 @@ func (a *Attempt) end(o outcome) {
 	if a.ar != nil {
 		a.ar.inFlight--
 	}
-	a.ur.inFlight--
-	switch o {
-	case outcomeFailed:
+	ar, ur := a.records(t)
+	switch {
+	case t.cfg.off():
+	case o == outcomeFailed:
 		if a.hasAddr {
-			lruGetOrAdd(t.addrs, a.ak, a.ar).fail(now, a.ak, t.cfg)
+			lruGetOrAdd(t.addrs, a.ak, ar).fail(now, a.ak, t.cfg)
 		}
-		lruGetOrAdd(t.users, a.uk, a.ur).fail(now, a.ak, t.cfg)
-	case outcomeSucceeded:
-		if ur, ok := t.users.Peek(a.uk); ok {
-			ur.forgive(a.ak)
+		lruGetOrAdd(t.users, a.uk, ur).fail(now, a.ak, t.cfg)
+	default:
+		if o == outcomeSucceeded {
+			if r, ok := t.users.Peek(a.uk); ok {
+				r.forgive(a.ak)
+				dropIdle(t.users, a.uk, r, now, t.cfg)
+			}
+		}
+		if a.hasAddr {
+			if r, ok := t.addrs.Peek(a.ak); ok {
+				dropIdle(t.addrs, a.ak, r, now, t.cfg)
+			}
 		}
 	}
 	t.wakeWaiters()
@@ -348,6 +456,20 @@ func lruGetOrAdd[K comparable](l *simplelru.LRU[K, *record], k K, orig *record) 
 	}
 	l.Add(k, orig)
 	return orig
+}
+
+// dropIdle removes r, the record under k, when it holds nothing that
+// still matters: no attempt in flight, no failure in the window and no
+// offence still remembered. Such a record would only wait for eviction.
+func dropIdle[K comparable](l *simplelru.LRU[K, *record], k K, r *record, now time.Time, cfg ThrottleConfig) {
+	if r.inFlight > 0 {
+		return
+	}
+	r.prune(now, cfg.Window)
+	if len(r.failures) > 0 || (r.offences > 0 && now.Sub(r.until) < cfg.LockoutMax) {
+		return
+	}
+	l.Remove(k)
 }
 
 func (r *record) prune(now time.Time, window time.Duration) {

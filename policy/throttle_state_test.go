@@ -14,7 +14,7 @@ import (
 func TestThrottleConcurrentBegin(t *testing.T) {
 	clk := newFakeClock()
 	th := NewThrottle(ThrottleConfig{Failures: 5}, clk.Now)
-	var admitted atomic.Int32
+	var fromA, fromOthers atomic.Int32
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	attempts := make(chan *Attempt, 100)
@@ -23,29 +23,38 @@ func TestThrottleConcurrentBegin(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			// Half share the address and user, half only the user: both
-			// limits must hold.
+			// Half share the address and user, half only the user: the
+			// address limit must hold, and attempts in flight must not
+			// count against the user.
 			addr := addrA
 			if i%2 == 1 {
 				addr = netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
 			}
 			a, err := th.Begin(addr, "alice")
 			if err != nil {
-				if le := lockedErr(t, err); !le.Pending {
-					t.Errorf("refusal %+v is not Pending", le)
+				if le := lockedErr(t, err); !le.Pending || le.Key != KeyAddress {
+					t.Errorf("refusal %+v is not a Pending address refusal", le)
 				}
 				return
 			}
-			admitted.Add(1)
+			if addr == addrA {
+				fromA.Add(1)
+			} else {
+				fromOthers.Add(1)
+			}
 			attempts <- a
 		}()
 	}
 	close(start)
 	wg.Wait()
 	close(attempts)
-	// No attempt ends before all have begun, so exactly the limit gets in.
-	if n := admitted.Load(); n != 5 {
-		t.Fatalf("%d attempts admitted, want 5", n)
+	// No attempt ends before all have begun, so exactly the limit gets in
+	// from the shared address, and every attempt from the others.
+	if n := fromA.Load(); n != 5 {
+		t.Fatalf("%d attempts admitted from one address, want 5", n)
+	}
+	if n := fromOthers.Load(); n != 50 {
+		t.Fatalf("%d attempts admitted from distinct addresses, want 50", n)
 	}
 	for a := range attempts {
 		a.Failed()
@@ -56,7 +65,7 @@ func TestThrottleConcurrentBegin(t *testing.T) {
 }
 
 func TestThrottleBoundedMemory(t *testing.T) {
-	th := NewThrottle(ThrottleConfig{MaxEntries: 100}, newFakeClock().Now)
+	th := NewThrottle(ThrottleConfig{Failures: 5, MaxEntries: 100}, newFakeClock().Now)
 	for i := range 10000 {
 		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		a, err := th.Begin(addr, fmt.Sprintf("user%d", i))
@@ -133,7 +142,9 @@ func TestThrottleEvictedRecordReturns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.Abandoned()
+		// Kept in flight: an ended attempt leaves an empty record,
+		// which is dropped rather than kept until evicted.
+		defer b.Abandoned()
 	}
 	keyA := netip.PrefixFrom(addrA, 32)
 	if _, ok := th.addrs.Peek(keyA); ok {
@@ -180,7 +191,7 @@ func TestThrottleNil(t *testing.T) {
 
 func TestThrottleConfigDefaults(t *testing.T) {
 	got := ThrottleConfig{Lockout: 2 * time.Hour, Failures: -1}.withDefaults()
-	want := ThrottleConfig{Failures: 5, Window: time.Minute, Lockout: 2 * time.Hour, LockoutMax: 2 * time.Hour, MaxEntries: 100000}
+	want := ThrottleConfig{Failures: 0, Window: time.Minute, Lockout: 2 * time.Hour, LockoutMax: 2 * time.Hour, MaxEntries: 100000}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
