@@ -51,6 +51,12 @@ func ForClients(s config.ClientTLS, getCert GetCertificateFunc) (*Client, error)
 		CipherSuites:   suites,
 		GetCertificate: getCert,
 		NextProtos:     []string{ALPNPostgres},
+		// No session tickets, as in PostgreSQL. A resumed session keeps
+		// the certificate of an earlier handshake and (in TLS 1.3) skips
+		// GetCertificate, so pgbun would not know which certificate
+		// SCRAM-SHA-256-PLUS binds to. Every connection makes a full
+		// handshake, and no ticket is minted after each one.
+		SessionTicketsDisabled: true,
 	}
 	switch s.SSLMode {
 	case config.SSLVerifyCA, config.SSLVerifyFull:

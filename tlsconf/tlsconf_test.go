@@ -2,9 +2,15 @@ package tlsconf
 
 import (
 	"crypto/tls"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pgbun/pgbun/config"
+	"github.com/pgbun/pgbun/internal/pgtest"
 )
 
 func TestParseProtocols(t *testing.T) {
@@ -89,4 +95,141 @@ func TestClientRequiresCertificate(t *testing.T) {
 		func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }); err == nil {
 		t.Fatal("verify-ca with a missing CA file accepted")
 	}
+}
+
+// TestClientSessionTicketsDisabled: every client-facing configuration
+// refuses session tickets, so no handshake can skip GetCertificate.
+func TestClientSessionTicketsDisabled(t *testing.T) {
+	ca, err := pgtest.NewCA("tlsconf test CA", pgtest.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := ca.WriteCert(caFile); err != nil {
+		t.Fatal(err)
+	}
+	getCert := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }
+	for _, s := range []config.ClientTLS{
+		{SSLMode: config.SSLAllow},
+		{SSLMode: config.SSLPrefer},
+		{SSLMode: config.SSLPrefer, CAFile: caFile},
+		{SSLMode: config.SSLRequire, Protocols: "tlsv1.2"},
+		{SSLMode: config.SSLVerifyCA, CAFile: caFile},
+		{SSLMode: config.SSLVerifyFull, CAFile: caFile},
+	} {
+		c, err := ForClients(s, getCert)
+		if err != nil {
+			t.Fatalf("%+v: %v", s, err)
+		}
+		if !c.Config.SessionTicketsDisabled {
+			t.Errorf("%s (CA file %q): session tickets enabled", s.SSLMode, s.CAFile)
+		}
+	}
+}
+
+// TestClientHandshakesNeverResume: a client that keeps a session cache
+// receives no ticket, and its next handshake is a full one that picks the
+// certificate again.
+func TestClientHandshakesNeverResume(t *testing.T) {
+	ca, err := pgtest.NewCA("tlsconf test CA", pgtest.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := ca.IssueServer([]string{"db.pgbun.test"}, pgtest.ECDSAP256, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var picked atomic.Int32
+	c, err := ForClients(config.ClientTLS{SSLMode: config.SSLRequire}, func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		picked.Add(1)
+		return &kp.TLS, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []struct {
+		name    string
+		version uint16
+	}{{"TLS1.2", tls.VersionTLS12}, {"TLS1.3", tls.VersionTLS13}} {
+		t.Run(v.name, func(t *testing.T) {
+			picked.Store(0)
+			cache := &countingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+			client := &tls.Config{
+				ServerName:         "db.pgbun.test",
+				RootCAs:            ca.Pool(),
+				MinVersion:         v.version,
+				MaxVersion:         v.version,
+				NextProtos:         []string{ALPNPostgres},
+				ClientSessionCache: cache,
+			}
+			for i := range 2 {
+				if cs := handshake(t, c.Config, client); cs.DidResume {
+					t.Fatalf("handshake %d resumed a session", i+1)
+				}
+			}
+			if n := cache.stored(); n != 0 {
+				t.Fatalf("client received %d session tickets", n)
+			}
+			if n := picked.Load(); n != 2 {
+				t.Fatalf("certificate picked %d times in 2 handshakes", n)
+			}
+		})
+	}
+}
+
+// handshake runs one TLS handshake between server and client over a pipe.
+// The server then sends a byte, which the client reads: anything the
+// server sent after its handshake (a TLS 1.3 ticket) reaches the client
+// before that byte.
+func handshake(t *testing.T, server, client *tls.Config) tls.ConnectionState {
+	t.Helper()
+	sc, cc := net.Pipe()
+	deadline := time.Now().Add(10 * time.Second)
+	sc.SetDeadline(deadline)
+	cc.SetDeadline(deadline)
+	var wg sync.WaitGroup
+	var serr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer sc.Close()
+		s := tls.Server(sc, server)
+		if serr = s.Handshake(); serr == nil {
+			_, serr = s.Write([]byte{'x'})
+		}
+	}()
+	c := tls.Client(cc, client)
+	err := c.Handshake()
+	if err == nil {
+		_, err = c.Read(make([]byte, 1))
+	}
+	cs := c.ConnectionState()
+	cc.Close()
+	wg.Wait()
+	if err != nil || serr != nil {
+		t.Fatalf("handshake: client %v, server %v", err, serr)
+	}
+	return cs
+}
+
+// countingCache counts the sessions a client was given to keep.
+type countingCache struct {
+	tls.ClientSessionCache
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingCache) Put(key string, cs *tls.ClientSessionState) {
+	if cs != nil {
+		c.mu.Lock()
+		c.n++
+		c.mu.Unlock()
+	}
+	c.ClientSessionCache.Put(key, cs)
+}
+
+func (c *countingCache) stored() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
