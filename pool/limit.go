@@ -125,3 +125,11 @@ func (l *Limiter) waiting() bool {
 	defer l.mu.Unlock()
 	return len(l.waiters) > 0
 }
+
+// unused reports whether no open pool is registered with the limiter and
+// it counts no server and no waiter: nothing is lost when it is dropped.
+func (l *Limiter) unused() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pools) == 0 && l.used == 0 && len(l.waiters) == 0
+}

@@ -454,17 +454,16 @@ func (p *Pool) Release(s *Server, clean bool) {
 // putBack returns a server in use to the first waiter, to the idle list,
 // or closes it when reuse is false or the server is too old.
 func (p *Pool) putBack(s *Server, reuse bool) {
+	// A pool of the same database or user waits for a token this server
+	// holds: it is worth more there than idle here. Asked before taking
+	// p.mu: a limiter looks at pools' idle servers under its own lock.
+	wanted := s.wantedElsewhere()
 	p.mu.Lock()
 	p.active--
 	now := time.Now()
 	// With nobody waiting, servers beyond the pool's size (reserve servers,
 	// or a size lowered by a reload) are not kept.
-	surplus := len(p.waiters) == 0 && p.total() >= p.set.Size
-	// A pool of the same database or user waits for a token this server
-	// holds: it is worth more there than idle here.
-	if len(p.waiters) == 0 && s.wantedElsewhere() {
-		surplus = true
-	}
+	surplus := len(p.waiters) == 0 && (p.total() >= p.set.Size || wanted)
 	outdated := s.gen != p.gen
 	if outdated {
 		p.oldOut--
@@ -571,9 +570,7 @@ func (p *Pool) Close() {
 	waiters := p.waiters
 	p.waiters = nil
 	p.mu.Unlock()
-	for _, l := range p.limits {
-		l.remove(p)
-	}
+	p.leaveLimiters()
 	for _, w := range waiters {
 		p.mu.Lock()
 		p.opening++ // the waiter's open fails on the closed pool and gives it back
@@ -582,6 +579,30 @@ func (p *Pool) Close() {
 	}
 	for _, s := range idle {
 		s.Close()
+	}
+}
+
+// closeIfUnused closes the pool when it has no server of any kind (idle,
+// in use, being opened or checked, dedicated), no client waiting and no
+// min_pool_size to keep, and reports whether it did. The check and the
+// closing are one step under p.mu: no server can be opened in between.
+func (p *Pool) closeIfUnused() bool {
+	p.mu.Lock()
+	if p.total() > 0 || len(p.waiters) > 0 || p.set.MinSize > 0 {
+		p.mu.Unlock()
+		return false
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.leaveLimiters()
+	return true
+}
+
+// leaveLimiters unregisters a closed pool from its limiters: they no
+// longer take its idle servers, nor count it as a user.
+func (p *Pool) leaveLimiters() {
+	for _, l := range p.limits {
+		l.remove(p)
 	}
 }
 
