@@ -118,14 +118,18 @@ func (g *Gateway) readStartup(c *client, st *state, code uint32, body []byte) er
 	if (st.clientTLS.Required() || st.cfg.General.ClientTLS.SNIRequired) && c.tls == nil && !c.unix {
 		return wire.Fatal(wire.CodeInvalidAuthSpec, "SSL required")
 	}
-	c.user = su.params["user"]
-	if c.user == "" {
+	if su.params["user"] == "" {
 		return wire.Fatal(wire.CodeInvalidAuthSpec, "no PostgreSQL user name specified in startup packet")
 	}
-	c.dbname = su.params["database"]
-	if c.dbname == "" {
-		c.dbname = c.user
+	if su.params["database"] == "" {
+		su.params["database"] = su.params["user"]
 	}
+	// Cut as PostgreSQL cuts them, before any lookup, throttle key or log
+	// line sees them: "name" and "name + anything" are one role there, so
+	// they must be one user here too.
+	c.user = cutName(su.params["user"])
+	c.dbname = cutName(su.params["database"])
+	su.params["user"], su.params["database"] = c.user, c.dbname
 	if r, ok := su.params["replication"]; ok && r != "false" && r != "0" && r != "off" && r != "no" {
 		return wire.Fatal(wire.CodeFeatureNotSupported, "replication connections are not supported by pgbun")
 	}

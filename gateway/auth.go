@@ -44,15 +44,25 @@ func passwordFailed(user, reason string) error {
 
 // authenticate verifies the client: by auth_type, or with auth_type=hba
 // by the method of the first matching auth_hba_file rule. Password logins
-// pass the failed-login throttle first. auth_type=server defers to the
-// server (see connectServer).
-func (g *Gateway) authenticate(c *client, st *state, rt *route) error {
+// pass the failed-login throttle before anything else, auth_query lookups
+// included, so a locked-out source or user costs the database nothing.
+// auth_type=server defers to the server (see connectServer).
+func (g *Gateway) authenticate(c *client, st *state, t target) error {
 	method, opts, err := g.loginMethod(c, st)
 	if err != nil {
 		return err
 	}
 	switch method {
-	case config.AuthServer, config.AuthAny:
+	case config.AuthServer:
+		if t.db == nil {
+			// No server to relay to: a password exchange that fails like
+			// a wrong password, so the database looks like any other.
+			c.method = "scram-sha-256"
+			return g.passwordLogin(c, st, t, config.AuthSCRAM)
+		}
+		c.method = string(method)
+		return nil
+	case config.AuthAny:
 		c.method = string(method)
 		return nil
 	case config.AuthCert:
@@ -63,32 +73,44 @@ func (g *Gateway) authenticate(c *client, st *state, rt *route) error {
 	if err := checkClientCert(c, st, opts); err != nil {
 		return err
 	}
-	l, err := g.lookupUser(c, st, rt)
-	if err != nil {
-		return err
-	}
 	if method == config.AuthTrust {
 		c.method = "trust"
+		l, err := g.lookupUser(c, st, t)
+		if err != nil {
+			return err
+		}
 		if !l.known && (st.users != nil || l.fetch != nil) {
 			return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "no such user: %q", c.user), reason: "unknown user"}
 		}
 		return nil
 	}
+	return g.passwordLogin(c, st, t, method)
+}
+
+// passwordLogin runs a password method inside a throttled attempt: the
+// throttle is asked first, the user's secret looked up second, and only a
+// proof that fails counts against the user.
+func (g *Gateway) passwordLogin(c *client, st *state, t target, method config.AuthType) error {
 	attempt, err := g.beginAttempt(c, st)
 	if err != nil {
 		return err
 	}
+	l, err := g.lookupUser(c, st, t)
+	if err != nil {
+		endAttempt(attempt, err)
+		return err
+	}
 	switch method {
 	case config.AuthPlain:
-		err = g.authCleartext(c, st, &l)
+		err = g.authCleartext(c, st, attempt, &l)
 	case config.AuthMD5:
 		if l.known && l.sec.Kind != authn.SecretSCRAM {
-			err = g.authMD5(c, st, &l)
+			err = g.authMD5(c, st, attempt, &l)
 		} else {
-			err = g.authSCRAM(c, st, l)
+			err = g.authSCRAM(c, st, attempt, l)
 		}
 	case config.AuthSCRAM:
-		err = g.authSCRAM(c, st, l)
+		err = g.authSCRAM(c, st, attempt, l)
 	default:
 		err = fmt.Errorf("auth_type %q cannot authenticate clients", method)
 	}
@@ -150,21 +172,36 @@ func (g *Gateway) beginAttempt(c *client, st *state) (*policy.Attempt, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), authQueryTimeout(st))
 	defer cancel()
 	attempt, err := g.throttle.BeginWait(ctx, c.ip, c.user)
-	if err == nil {
-		return attempt, nil
+	if err != nil {
+		return nil, g.throttledError(c, err)
 	}
+	return attempt, nil
+}
+
+// confirmAttempt asks the throttle again just before a proof is checked:
+// guesses at one user from many addresses may have locked it out while
+// this attempt waited for the client's answer.
+func (g *Gateway) confirmAttempt(c *client, attempt *policy.Attempt) error {
+	if err := attempt.Confirm(); err != nil {
+		return g.throttledError(c, err)
+	}
+	return nil
+}
+
+// throttledError turns the throttle's refusal into what the client sees.
+func (g *Gateway) throttledError(c *client, err error) error {
 	var locked *policy.LockedError
-	if errors.As(err, &locked) {
-		g.throttled.Add(1)
-		g.audit.event("throttled", "user", c.user, "addr", c.addr, "key", locked.Key,
-			"retry_after", locked.RetryAfter.Round(time.Second).String())
-		return nil, &loginError{
-			client: wire.Fatal(wire.CodeInvalidAuthSpec, "too many failed login attempts; try again in %s",
-				max(time.Second, locked.RetryAfter.Round(time.Second))),
-			reason: "throttled: " + err.Error(),
-		}
+	if !errors.As(err, &locked) {
+		return err
 	}
-	return nil, err
+	g.throttled.Add(1)
+	g.audit.event("throttled", "user", c.user, "addr", c.addr, "key", locked.Key,
+		"retry_after", locked.RetryAfter.Round(time.Second).String())
+	return &loginError{
+		client: wire.Fatal(wire.CodeInvalidAuthSpec, "too many failed login attempts; try again in %s",
+			max(time.Second, locked.RetryAfter.Round(time.Second))),
+		reason: "throttled: " + err.Error(),
+	}
 }
 
 // endAttempt tells the throttle how an attempt ended: a wrong password
@@ -247,7 +284,7 @@ func (g *Gateway) learn(user string, sec authn.Secret) {
 // a certificate that allows channel binding). Unknown users and secrets
 // that cannot verify SCRAM get the same exchange against a mock secret,
 // and the same failure as a wrong password.
-func (g *Gateway) authSCRAM(c *client, st *state, l userLookup) error {
+func (g *Gateway) authSCRAM(c *client, st *state, attempt *policy.Attempt, l userLookup) error {
 	var binding []byte
 	if c.served != nil {
 		binding = authn.TLSServerEndpoint(c.served)
@@ -284,6 +321,9 @@ func (g *Gateway) authSCRAM(c *client, st *state, l userLookup) error {
 	if body, err = c.readPasswordMessage(); err != nil {
 		return err
 	}
+	if err := g.confirmAttempt(c, attempt); err != nil {
+		return err
+	}
 	var serverFinal []byte
 	g.loginCPU(func() { serverFinal, err = ex.Final(body) })
 	if err != nil {
@@ -315,7 +355,7 @@ func scramFailure(c *client, err error) error {
 }
 
 // authMD5 runs PostgreSQL's md5 challenge against a plaintext or md5 secret.
-func (g *Gateway) authMD5(c *client, st *state, l *userLookup) error {
+func (g *Gateway) authMD5(c *client, st *state, attempt *policy.Attempt, l *userLookup) error {
 	sec := l.sec
 	c.method = "md5"
 	salt := authn.NewMD5Salt()
@@ -330,6 +370,9 @@ func (g *Gateway) authMD5(c *client, st *state, l *userLookup) error {
 	if !ok {
 		return wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
 	}
+	if err := g.confirmAttempt(c, attempt); err != nil {
+		return err
+	}
 	if authn.VerifyMD5(c.user, sec, salt, resp) {
 		return nil
 	}
@@ -342,7 +385,7 @@ func (g *Gateway) authMD5(c *client, st *state, l *userLookup) error {
 }
 
 // authCleartext asks for the password itself (auth_type=plain).
-func (g *Gateway) authCleartext(c *client, st *state, l *userLookup) error {
+func (g *Gateway) authCleartext(c *client, st *state, attempt *policy.Attempt, l *userLookup) error {
 	sec, known := l.sec, l.known
 	c.method = "password"
 	if err := c.send(appendAuth(c.out[:0], authCleartext, nil)); err != nil {
@@ -355,6 +398,9 @@ func (g *Gateway) authCleartext(c *client, st *state, l *userLookup) error {
 	pw, _, ok := wire.CString(body)
 	if !ok {
 		return wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
+	}
+	if err := g.confirmAttempt(c, attempt); err != nil {
+		return err
 	}
 	if !known {
 		return passwordFailed(c.user, "unknown user")

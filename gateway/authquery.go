@@ -26,16 +26,18 @@ type userLookup struct {
 }
 
 // lookupUser finds c.user's secret: in auth_file, else with auth_query
-// when an auth_user is configured for the route's database.
-func (g *Gateway) lookupUser(c *client, st *state, rt *route) (userLookup, error) {
+// when an auth_user is configured for the database. For a database no
+// entry serves, only a global auth_dbname says where to ask; without one
+// the user is unknown, and the login fails like a wrong password.
+func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error) {
 	if sec, ok := st.users.Lookup(c.user); ok {
 		return userLookup{sec: sec, known: true}, nil
 	}
-	authUser, query, authDB := authQuerySettings(st, rt.db)
-	if authUser == "" {
+	authUser, query, authDB := authQuerySettings(st, t.db)
+	if authUser == "" || (t.db == nil && authDB == "") {
 		return userLookup{}, nil
 	}
-	ap, serverDB, err := g.authPool(st, rt, authUser, authDB)
+	ap, serverDB, err := g.authPool(st, t, authUser, authDB)
 	if err != nil {
 		return userLookup{}, err
 	}
@@ -84,6 +86,9 @@ func authQueryTimeout(st *state) time.Duration {
 func authQuerySettings(st *state, db *config.Database) (user, query, dbname string) {
 	g := &st.cfg.General
 	user, query, dbname = g.AuthUser, g.AuthQuery, g.AuthDBName
+	if db == nil {
+		return user, query, dbname
+	}
 	if db.AuthUser != "" {
 		user = db.AuthUser
 	}
@@ -97,10 +102,10 @@ func authQuerySettings(st *state, db *config.Database) (user, query, dbname stri
 }
 
 // authPool returns the pool auth_query runs on: logged in as authUser, to
-// the auth_dbname entry's database or else the route's, used by nothing
+// the auth_dbname entry's database or else the client's, used by nothing
 // else, so no client parameter ever reaches its sessions.
-func (g *Gateway) authPool(st *state, rt *route, authUser, authDB string) (*pool.Pool, string, error) {
-	db, serverDB := rt.db, rt.serverDB
+func (g *Gateway) authPool(st *state, t target, authUser, authDB string) (*pool.Pool, string, error) {
+	db, serverDB := t.db, t.serverDB
 	if authDB != "" {
 		e, ok := st.cfg.Database(authDB)
 		if !ok {

@@ -100,6 +100,7 @@ const (
 	holdClientCount holds = 1 << iota // g.nclients
 	holdCounts                        // per database and user client counts
 	holdCancel                        // registered for cancel requests
+	holdPool                          // attached to its pool (c.pool)
 )
 
 // clientState is what SHOW CLIENTS calls a client's state.

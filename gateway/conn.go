@@ -60,7 +60,10 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "login", g.serveConsole(c, st, ticket.Authenticated))
 		return
 	}
-	rt, err := g.route(c, st)
+	// Until the client has authenticated, its names are only resolved
+	// against the configuration: nothing is made for them, and an unknown
+	// database answers like a wrong password.
+	tgt, err := g.resolve(c, st)
 	if err != nil {
 		g.reject(c, "route", err)
 		return
@@ -69,20 +72,41 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "admit", err)
 		return
 	}
-	if err := g.counts.enter(c.dbname, c.user, rt.settings.MaxDBClientConns, rt.settings.MaxUserClientConns); err != nil {
-		g.reject(c, "admit", err)
-		return
-	}
-	c.holds |= holdCounts
-	if err := g.authenticate(c, st, rt); err != nil {
+	if err := g.authenticate(c, st, tgt); err != nil {
 		g.reject(c, "login", err)
 		return
 	}
-	ticket.Authenticated()
+	// With auth_type=server the client proves itself to PostgreSQL, on the
+	// server connectServer opens for it: it is authenticated only then.
+	relayed := c.method == string(config.AuthServer)
+	if !relayed {
+		ticket.Authenticated()
+	}
+	rt, err := g.attach(c, st, tgt)
+	if err != nil {
+		g.reject(c, "route", err)
+		return
+	}
+	if !relayed {
+		g.confirm(rt)
+		if err := g.enterLimits(c, rt); err != nil {
+			g.reject(c, "admit", err)
+			return
+		}
+	}
 	srv, err := g.connectServer(c, st, rt)
 	if err != nil {
 		g.reject(c, "server", err)
 		return
+	}
+	if relayed {
+		ticket.Authenticated()
+		g.confirm(rt)
+		if err := g.enterLimits(c, rt); err != nil {
+			rt.pool.Release(srv, false)
+			g.reject(c, "admit", err)
+			return
+		}
 	}
 	g.cancels.register(c, st.cfg.General.PeerID)
 	c.holds |= holdCancel
@@ -145,6 +169,9 @@ func (g *Gateway) teardown(c *client) {
 	}
 	if c.holds&holdCounts != 0 {
 		g.counts.leave(c.dbname, c.user)
+	}
+	if c.holds&holdPool != 0 {
+		g.pools.Detach(c.pool.Load())
 	}
 	c.ticket.Close()
 	if c.holds&holdClientCount != 0 {

@@ -34,8 +34,7 @@ func (g *Gateway) serveConsole(c *client, st *state, loggedIn func()) error {
 			reason: "console with auth_type " + string(gen.AuthType),
 		}
 	default:
-		rt := &route{db: &config.Database{Name: c.dbname}}
-		if err := g.authenticate(c, st, rt); err != nil {
+		if err := g.authenticate(c, st, target{db: &config.Database{Name: c.dbname}}); err != nil {
 			return err
 		}
 		if !isStats {

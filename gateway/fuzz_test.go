@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/config"
@@ -77,14 +79,79 @@ func FuzzAdmit(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			if err := g.admit(c, st); err == nil && c.user == "" {
+			err := g.admit(c, st)
+			if err == nil && c.user == "" {
 				t.Errorf("admitted without a user")
+			}
+			if len(c.user) > maxNameLen || len(c.dbname) > maxNameLen {
+				t.Errorf("names not cut: %d and %d bytes", len(c.user), len(c.dbname))
 			}
 		}()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
 			t.Fatal("admit did not end")
+		}
+	})
+}
+
+// FuzzCutName: names are cut to at most 63 bytes, to a prefix of
+// themselves, never inside a UTF-8 sequence, and short names are kept.
+func FuzzCutName(f *testing.F) {
+	f.Add("alice")
+	f.Add(strings.Repeat("a", 62) + "é")
+	f.Add(strings.Repeat("ü", 40))
+	f.Add(strings.Repeat("\x80", 100))
+	f.Fuzz(func(t *testing.T, s string) {
+		got := cutName(s)
+		switch {
+		case len(s) <= maxNameLen && got != s:
+			t.Fatalf("short name %q changed to %q", s, got)
+		case len(got) > maxNameLen || !strings.HasPrefix(s, got):
+			t.Fatalf("cut %q to %q", s, got)
+		case utf8.ValidString(s) && !utf8.ValidString(got):
+			t.Fatalf("cut %q inside a character: %q", s, got)
+		case utf8.ValidString(s) && len(s) > maxNameLen && len(got) < maxNameLen-utf8.UTFMax+1:
+			t.Fatalf("cut %q more than a character short: %d bytes", s, len(got))
+		}
+	})
+}
+
+// FuzzLogin feeds arbitrary bytes as a client's answers to a password
+// request (SASLInitialResponse, SASLResponse, PasswordMessage), for a
+// user pgbun does not know: the exchange must end, with an error, within
+// its deadline and without panicking.
+func FuzzLogin(f *testing.F) {
+	msg := func(body string) []byte {
+		b := []byte{'p', 0, 0, 0, 0}
+		b = append(b, body...)
+		binary.BigEndian.PutUint32(b[1:], uint32(len(b)-1))
+		return b
+	}
+	first := "n,,n=,r=rOprNGfwEbeRWgbNEkqO"
+	f.Add(msg("SCRAM-SHA-256\x00" + string([]byte{0, 0, 0, byte(len(first))}) + first))
+	f.Add(msg("SCRAM-SHA-256-PLUS\x00\xff\xff\xff\xff"))
+	f.Add(msg("SCRAM-SHA-256\x00\x00\x00\x00\x05n,,n="))
+	f.Add(msg("md5abc\x00"))
+	f.Add([]byte{'p', 0, 0, 0, 3})
+	f.Add([]byte{'Q', 0, 0, 0, 4})
+	st := testState(f)
+	g := &Gateway{log: slog.New(slog.NewTextHandler(io.Discard, nil)), keyring: authn.NewKeyring(),
+		authq: authn.NewQueryCache(authn.QueryCacheConfig{}, nil), loginWork: make(chan struct{}, 1)}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := newClient(&memConn{r: bytes.NewReader(data)})
+		c.user, c.dbname = "nobody", "nodb"
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := g.authenticate(c, st, target{}); err == nil {
+				t.Errorf("an unknown user logged in")
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("login did not end")
 		}
 	})
 }

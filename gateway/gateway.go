@@ -29,7 +29,8 @@ type Gateway struct {
 	cancels cancelRegistry
 	stmts   stmtRegistry // prepared statements under transaction pooling
 	counts  clientCounts // clients per database and user
-	stats   sync.Map     // pool.Key -> *poolStats
+	pinfo   sync.Map     // *pool.Pool -> *poolInfo, for client pools
+	retired retiredStats // counters of freed pools of configured databases
 	period  periodStats
 
 	// Event counters for metrics.
@@ -40,8 +41,6 @@ type Gateway struct {
 	throttled     atomic.Uint64
 
 	// Console control state (control.go).
-	poolModes   sync.Map // pool.Key -> pool mode, for SHOW POOLS
-	origins     sync.Map // pool.Key -> poolOrigin, to rebuild pools on reload
 	peerSems    sync.Map // peer id -> chan struct{}, bounding cancel forwards
 	disabled    sync.Map // database -> true (DISABLE)
 	pausedDBs   map[string]bool
@@ -120,8 +119,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	g.watchFiles(st)
 	g.pools.Logf = func(format string, args ...any) { g.log.Warn(fmt.Sprintf(format, args...)) }
 	g.rollPeriod(time.Now())
-	g.wg.Add(1)
+	g.wg.Add(2)
 	go g.runStats()
+	go g.runReaper()
 	if g.parker, err = newParker(); err != nil {
 		log.Warn("idle clients will not be parked", "err", err)
 	} else {

@@ -11,56 +11,99 @@ import (
 	"github.com/pgbun/pgbun/pool"
 )
 
-// route is where a client's session goes.
-type route struct {
-	db         *config.Database
-	serverUser string // the user servers log in as (a forced user= or the client's)
-	serverDB   string // the database servers log in to
-	settings   config.PoolSettings
-	pool       *pool.Pool
-	stats      *poolStats
+// target is what a client's startup packet names, resolved against the
+// configuration without creating anything: resolving is all pgbun does
+// with those names before the client has authenticated.
+type target struct {
+	db       *config.Database // the [databases] entry; nil when none serves the name
+	poolDB   string           // the name of the pool's database
+	serverDB string           // the database servers log in to
+	name     string           // the name console commands use for the database
 }
 
-// route finds the database entry and the pool for c.
-func (g *Gateway) route(c *client, st *state) (*route, error) {
+// route is where an authenticated client's session goes.
+type route struct {
+	target
+	serverUser string // the user servers log in as (a forced user= or the client's)
+	settings   config.PoolSettings
+	pool       *pool.Pool
+	info       *poolInfo
+	stats      *poolStats // &info.stats
+}
+
+// resolve finds the [databases] entry that serves c. An unknown database
+// is not an error here: until the client has proved its password, it must
+// look like any other database (see attach).
+func (g *Gateway) resolve(c *client, st *state) (target, error) {
 	db, poolDB, err := g.pickDatabase(c, st)
-	if err != nil {
-		return nil, err
+	if err != nil || db == nil {
+		return target{}, err
 	}
-	name := db.Name // the name console commands use for this database
-	if name == "*" {
-		name = c.dbname
+	t := target{db: db, poolDB: poolDB, serverDB: db.DBName, name: db.Name}
+	if t.serverDB == "" {
+		t.serverDB = c.dbname
 	}
-	if g.isDisabled(name) {
-		return nil, wire.Fatal(wire.CodeCannotConnectNow, "database does not allow connections: %s", name)
+	if t.name == "*" {
+		t.name = c.dbname
+	}
+	return t, nil
+}
+
+// attach makes c an authenticated member of its pool: the database must
+// exist and accept connections, and the pool (made on first use) and its
+// statistics exist from here on. Per-database and per-user client limits
+// are taken separately (enterLimits), once the client is known to be who
+// it says.
+func (g *Gateway) attach(c *client, st *state, t target) (*route, error) {
+	if t.db == nil {
+		return nil, wire.Fatal(wire.CodeInvalidCatalogName, "no such database: %s", c.dbname)
+	}
+	if g.isDisabled(t.name) {
+		return nil, wire.Fatal(wire.CodeCannotConnectNow, "database does not allow connections: %s", t.name)
 	}
 	if g.isSuspended() {
 		return nil, wire.Fatal(wire.CodeCannotConnectNow, "pgbun is suspended")
 	}
-	rt := &route{db: db, serverUser: c.user}
-	if db.User != "" {
-		rt.serverUser = db.User
+	rt := &route{target: t, serverUser: c.user}
+	if t.db.User != "" {
+		rt.serverUser = t.db.User
 	}
-	rt.settings = st.cfg.Pool(db, c.user)
-	key := pool.Key{Database: poolDB, User: rt.serverUser}
-	rt.serverDB = db.DBName
-	if rt.serverDB == "" {
-		rt.serverDB = c.dbname
-	}
-	rt.pool = g.pools.Get(key, func() *pool.Pool { return g.newPool(st, key, db, rt.serverDB, rt.settings) })
-	rt.stats = g.statsFor(key)
-	g.poolModes.Store(key, string(rt.settings.Mode))
+	rt.settings = st.cfg.Pool(t.db, c.user)
+	key := pool.Key{Database: t.poolDB, User: rt.serverUser}
+	rt.pool = g.pools.Attach(key, func() *pool.Pool { return g.newPool(st, key, t.db, t.serverDB, rt.settings) })
 	c.pool.Store(rt.pool)
-	if g.dbPaused(name) {
+	c.holds |= holdPool
+	rt.info = g.infoFor(rt.pool, poolOrigin{entry: t.db.Name, serverDB: t.serverDB})
+	rt.stats = &rt.info.stats
+	if g.dbPaused(t.name) {
 		rt.pool.Pause() // a pool made while its database is paused starts paused
 	}
 	return rt, nil
 }
 
+// confirm records that an authenticated client uses rt's pool: from now on
+// the pool is shown by SHOW POOLS and metrics. Under auth_type=server the
+// client proves itself on the pool's server, so the pool exists a moment
+// before its first client is confirmed.
+func (g *Gateway) confirm(rt *route) {
+	rt.info.setMode(rt.settings.Mode)
+}
+
+// enterLimits counts an authenticated client against
+// max_db_client_connections and max_user_client_connections, as
+// PostgreSQL counts its connection limits after authentication.
+func (g *Gateway) enterLimits(c *client, rt *route) error {
+	if err := g.counts.enter(c.dbname, c.user, rt.settings.MaxDBClientConns, rt.settings.MaxUserClientConns); err != nil {
+		return err
+	}
+	c.holds |= holdCounts
+	return nil
+}
+
 // pickDatabase finds the [databases] entry for c: by TLS server name when
 // an entry's sni= matches it (the entry's dbname defaulting to the
 // client's database), else by the database the client names. poolDB names
-// the pool.
+// the pool. No entry for the name is a nil db, not an error.
 func (g *Gateway) pickDatabase(c *client, st *state) (*config.Database, string, error) {
 	if st.sni.enabled() || st.cfg.General.ClientTLS.SNIRequired {
 		if db := st.sni.match(c.sni); db != nil {
@@ -79,7 +122,7 @@ func (g *Gateway) pickDatabase(c *client, st *state) (*config.Database, string, 
 	}
 	db, ok := st.cfg.Database(c.dbname)
 	if !ok {
-		return nil, "", wire.Fatal(wire.CodeInvalidCatalogName, "no such database: %s", c.dbname)
+		return nil, "", nil
 	}
 	return db, c.dbname, nil
 }
@@ -93,7 +136,6 @@ type poolOrigin struct {
 // newPool builds the pool for key from the configuration in force.
 func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, serverDB string, ps config.PoolSettings) *pool.Pool {
 	origin := poolOrigin{entry: db.Name, serverDB: serverDB}
-	g.origins.Store(key, origin)
 	d, set, _ := g.poolPlan(st, key, db, serverDB, ps)
 	var creds func() pool.Authenticator
 	if st.cfg.General.AuthType != config.AuthServer {
@@ -168,11 +210,11 @@ func (g *Gateway) poolPlan(st *state, key pool.Key, db *config.Database, serverD
 // recycle their servers as they are released.
 func (g *Gateway) reconfigurePools(old, st *state) {
 	for _, p := range g.pools.Pools() {
-		v, ok := g.origins.Load(p.Key)
-		if !ok {
-			continue
+		in := g.info(p)
+		if in == nil {
+			continue // an auth_query pool
 		}
-		origin := v.(poolOrigin)
+		origin := in.origin
 		oldDB, hadOld := old.cfg.Databases[origin.entry]
 		db, ok := st.cfg.Databases[origin.entry]
 		if !ok {
@@ -183,7 +225,9 @@ func (g *Gateway) reconfigurePools(old, st *state) {
 		d, set, fp := g.poolPlan(st, p.Key, db, origin.serverDB, ps)
 		g.pools.DBLimiter(p.Key.Database, ps.MaxDBConnections)
 		g.pools.UserLimiter(p.Key.User, ps.MaxUserConnections)
-		g.poolModes.Store(p.Key, string(ps.Mode))
+		if _, confirmed := in.mode(); confirmed {
+			in.setMode(ps.Mode)
+		}
 		var oldFP string
 		if hadOld {
 			_, _, oldFP = g.poolPlan(old, p.Key, oldDB, origin.serverDB, old.cfg.Pool(oldDB, p.Key.User))

@@ -43,14 +43,18 @@ func (g *Gateway) Pools() []snapshot.Pool {
 		if isAuthPool(p.Key) {
 			continue
 		}
+		in := g.info(p)
+		if in == nil {
+			continue
+		}
+		mode, ok := in.mode()
+		if !ok {
+			continue // no client has authenticated for it yet
+		}
 		sn := p.Snapshot()
 		n := byPool[p.Key]
 		if n == nil {
 			n = &counts{}
-		}
-		mode := ""
-		if ps, ok := g.poolModes.Load(p.Key); ok {
-			mode = ps.(string)
 		}
 		out = append(out, snapshot.Pool{
 			Database: p.Key.Database, User: p.Key.User,
@@ -227,7 +231,9 @@ func (g *Gateway) Users() []snapshot.User {
 	}
 	servers := make(map[string]int)
 	for _, p := range g.pools.Pools() {
-		if isAuthPool(p.Key) {
+		if in := g.info(p); in == nil {
+			continue
+		} else if _, ok := in.mode(); !ok {
 			continue
 		}
 		names[p.Key.User] = true

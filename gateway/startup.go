@@ -114,6 +114,24 @@ func splitOptions(s string) []string {
 	return words
 }
 
+// maxNameLen is PostgreSQL's longest identifier, NAMEDATALEN - 1 bytes.
+const maxNameLen = 63
+
+// cutName shortens a user or database name to maxNameLen bytes, as
+// PostgreSQL does before it looks the name up. The cut never splits a
+// UTF-8 sequence: PostgreSQL stores names cut on a character boundary, so
+// a name cut in the middle of one could match no role.
+func cutName(s string) string {
+	if len(s) <= maxNameLen {
+		return s
+	}
+	n := maxNameLen
+	for n > 0 && s[n]&0xc0 == 0x80 { // s[n] continues the character before it
+		n--
+	}
+	return s[:n]
+}
+
 // clip shortens client-supplied text before it goes into a message or log.
 func clip(s string) string {
 	const max = 64

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/snapshot"
 	"github.com/pgbun/pgbun/pool"
 )
@@ -28,13 +29,46 @@ func isAuthPool(k pool.Key) bool { return strings.HasPrefix(k.Database, "auth_qu
 // dbOfPool is the database name statistics use for a pool.
 func dbOfPool(k pool.Key) string { return k.Database }
 
-// statsFor returns the counters of the pool key names.
-func (g *Gateway) statsFor(key pool.Key) *poolStats {
-	if v, ok := g.stats.Load(key); ok {
-		return v.(*poolStats)
+// poolInfo is what the gateway keeps beside each client pool, for as
+// long as the pool lives.
+type poolInfo struct {
+	origin poolOrigin
+	stats  poolStats
+	// modeName is the pool mode SHOW POOLS shows; nil until an
+	// authenticated client has used the pool, which until then is shown
+	// nowhere.
+	modeName atomic.Pointer[string]
+}
+
+func (in *poolInfo) setMode(m config.PoolMode) {
+	s := string(m)
+	in.modeName.Store(&s)
+}
+
+// mode returns the pool's mode, and false while no authenticated client
+// has used the pool.
+func (in *poolInfo) mode() (string, bool) {
+	if m := in.modeName.Load(); m != nil {
+		return *m, true
 	}
-	v, _ := g.stats.LoadOrStore(key, new(poolStats))
-	return v.(*poolStats)
+	return "", false
+}
+
+// infoFor returns the gateway's record of p, making it with origin.
+func (g *Gateway) infoFor(p *pool.Pool, origin poolOrigin) *poolInfo {
+	if v, ok := g.pinfo.Load(p); ok {
+		return v.(*poolInfo)
+	}
+	v, _ := g.pinfo.LoadOrStore(p, &poolInfo{origin: origin})
+	return v.(*poolInfo)
+}
+
+// info returns the gateway's record of p, or nil (an auth_query pool).
+func (g *Gateway) info(p *pool.Pool) *poolInfo {
+	if v, ok := g.pinfo.Load(p); ok {
+		return v.(*poolInfo)
+	}
+	return nil
 }
 
 // ended records a round trip answered by ReadyForQuery: a query, and a
@@ -83,23 +117,16 @@ func (g *Gateway) totals() map[string]snapshot.Counters {
 		if isAuthPool(p.Key) {
 			continue
 		}
-		sn := p.Snapshot()
+		in := g.info(p)
+		if in == nil {
+			continue
+		}
 		db := dbOfPool(p.Key)
 		c := out[db]
-		ps := g.statsFor(p.Key)
-		c.ServerAssignments += sn.Stats.Acquired
-		c.WaitTime += sn.Stats.WaitTime
-		c.Transactions += ps.xacts.Load()
-		c.Queries += ps.queries.Load()
-		c.Received += ps.recv.Load()
-		c.Sent += ps.sent.Load()
-		c.XactTime += time.Duration(ps.xactNs.Load())
-		c.QueryTime += time.Duration(ps.queryNs.Load())
-		c.ClientParses += ps.clientParses.Load()
-		c.ServerParses += ps.serverParses.Load()
-		c.Binds += ps.binds.Load()
+		addPoolCounters(&c, p.Snapshot(), &in.stats)
 		out[db] = c
 	}
+	g.retired.addTo(out)
 	return out
 }
 
@@ -216,13 +243,18 @@ func (g *Gateway) Events() snapshot.Events {
 		Reloads:       g.reloads.copy(),
 		Parked:        g.parker.count(),
 	}
+	g.retired.mu.Lock()
+	e.ServerConnects, e.ServerFailures = g.retired.events.connects, g.retired.events.failures
+	e.PreparedHits, e.PreparedMisses = g.retired.events.preparedHits, g.retired.events.preparedMisses
+	g.retired.mu.Unlock()
 	for _, p := range g.pools.Pools() {
 		sn := p.Snapshot()
 		e.ServerConnects += sn.Stats.Opened
 		e.ServerFailures += sn.Stats.LoginFailed
-		ps := g.statsFor(p.Key)
-		e.PreparedHits += ps.preparedHits.Load()
-		e.PreparedMisses += ps.preparedMisses.Load()
+		if in := g.info(p); in != nil {
+			e.PreparedHits += in.stats.preparedHits.Load()
+			e.PreparedMisses += in.stats.preparedMisses.Load()
+		}
 	}
 	return e
 }
