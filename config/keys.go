@@ -124,6 +124,8 @@ var implemented = map[string]bool{
 	"peers.pool_size":                     true,
 	"client_tls_sni_certs":                true,
 	"server_fast_close":                   true,
+	"autodb_idle_timeout":                 true,
+	"pool_idle_timeout":                   true,
 }
 
 // defaultAuthQuery is PgBouncer's default query, schema-qualified so that

@@ -378,7 +378,7 @@ func (g *Gateway) authMD5(c *client, st *state, attempt *policy.Attempt, l *user
 	}
 	// A cached secret may be stale: md5 can be checked again at once.
 	if fresh, ok := g.refetch(st, l, c.user); ok && authn.VerifyMD5(c.user, fresh, salt, resp) {
-		l.sec = fresh
+		l.sec, l.known = fresh, true
 		return nil
 	}
 	return passwordFailed(c.user, "md5 response mismatch")
@@ -402,15 +402,15 @@ func (g *Gateway) authCleartext(c *client, st *state, attempt *policy.Attempt, l
 	if err := g.confirmAttempt(c, attempt); err != nil {
 		return err
 	}
-	if !known {
-		return passwordFailed(c.user, "unknown user")
-	}
-	if authn.VerifyPassword(c.user, sec, pw) {
+	if known && authn.VerifyPassword(c.user, sec, pw) {
 		return nil
 	}
 	if fresh, ok := g.refetch(st, l, c.user); ok && authn.VerifyPassword(c.user, fresh, pw) {
-		l.sec = fresh
+		l.sec, l.known = fresh, true
 		return nil
+	}
+	if !known {
+		return passwordFailed(c.user, "unknown user")
 	}
 	return passwordFailed(c.user, "password mismatch")
 }

@@ -48,6 +48,13 @@ func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error)
 	ctx, cancel := context.WithTimeout(context.Background(), authQueryTimeout(st))
 	defer cancel()
 	res, err := g.authq.Get(ctx, l.key, c.user, l.fetch)
+	if missingDatabase(err) {
+		// Under a * entry without auth_dbname the query runs in the
+		// database the client named: if PostgreSQL has none such, no
+		// user can log in there, and the answer must be a wrong
+		// password's, not a tell that the database does not exist.
+		return userLookup{}, nil
+	}
 	if err != nil {
 		return l, &loginError{
 			client: wire.Fatal(wire.CodeConnectionFailure, "authentication is unavailable: auth_query failed"),
@@ -59,10 +66,14 @@ func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error)
 }
 
 // refetch asks auth_query again after a login failed against a cached
-// secret of a known user; it returns the new secret when it differs.
-// Unknown users are never refetched: a wrong guess is not news.
+// answer; it returns the new secret when there is one. For a known user
+// that picks up a changed password, for an unknown one a role created
+// since; the cache limits how often either is asked (an unknown name at
+// most once per auth_negative_cache_ttl) and takes as long whether it asks
+// or not, so a flood of wrong guesses is neither a flood of queries nor a
+// way to tell names apart.
 func (g *Gateway) refetch(st *state, l *userLookup, user string) (authn.Secret, bool) {
-	if !l.cached || !l.known || l.fetch == nil {
+	if !l.cached || l.fetch == nil {
 		return authn.Secret{}, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), authQueryTimeout(st))
@@ -72,6 +83,13 @@ func (g *Gateway) refetch(st *state, l *userLookup, user string) (authn.Secret, 
 		return authn.Secret{}, false
 	}
 	return res.Secret, true
+}
+
+// missingDatabase reports a server login refused because the database
+// does not exist.
+func missingDatabase(err error) bool {
+	var le *pool.LoginError
+	return errors.As(err, &le) && le.Err.Code == wire.CodeInvalidCatalogName
 }
 
 func authQueryTimeout(st *state) time.Duration {

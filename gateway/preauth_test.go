@@ -485,3 +485,27 @@ func TestIdlePoolsAreFreed(t *testing.T) {
 		t.Fatal("no pool after logging in again")
 	}
 }
+
+// TestUnknownDatabaseUnderFallbackWithAuthQuery: with a * entry and no
+// auth_dbname, auth_query runs in the database the client names; one that
+// PostgreSQL does not have still answers like a wrong password.
+func TestUnknownDatabaseUnderFallbackWithAuthQuery(t *testing.T) {
+	authqFixture(t)
+	s := authqSetup("auth_dbname", "", "server_login_retry", "1")
+	s.databases = fmt.Sprintf("%s = host=127.0.0.1 port=%d\n* = host=127.0.0.1 port=%d\n", appDB, pg.Port(), pg.Port())
+	p := start(t, s)
+	// The lookup function lives in the database postgres.
+	wrongPass := pgErr(t, tryConnect(p.url("carol", "wrong", "postgres")))
+	for _, pass := range []string{"wrong", "carol-pass"} {
+		got := pgErr(t, tryConnect(p.url("carol", pass, "no_such_db_anywhere")))
+		if got.Code != wrongPass.Code || got.Message != wrongPass.Message {
+			t.Fatalf("password %q on a database PostgreSQL lacks: %s %q; a wrong password: %s %q",
+				pass, got.Code, got.Message, wrongPass.Code, wrongPass.Message)
+		}
+	}
+	for _, row := range p.gw.Pools() {
+		if row.Database == "no_such_db_anywhere" {
+			t.Fatal("a pool for a database nobody logged in to")
+		}
+	}
+}

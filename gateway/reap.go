@@ -39,8 +39,10 @@ func (g *Gateway) reapPools(now time.Time) {
 	gen := &g.state.Load().cfg.General
 	idleFor := func(p *pool.Pool) time.Duration {
 		if isAuthPool(p.Key) {
-			// auth_query pools are made again on the next lookup.
-			return firstPositive(gen.PoolIdleTimeout, gen.AutodbIdleTimeout)
+			// An auth_query pool is made again by the next lookup; it is
+			// kept empty only while server_login_retry protects its
+			// database from a login that just failed.
+			return max(gen.ServerLoginRetry, time.Second)
 		}
 		in := g.info(p)
 		if in == nil {
@@ -57,15 +59,6 @@ func (g *Gateway) reapPools(now time.Time) {
 	for _, p := range g.pools.Reap(now, idleFor) {
 		g.forgetPool(p)
 	}
-}
-
-func firstPositive(ds ...time.Duration) time.Duration {
-	for _, d := range ds {
-		if d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // forgetPool drops what the gateway kept for a freed pool. Its counters
