@@ -98,9 +98,13 @@ func (k *Keyring) newServer(user string, secret *SCRAMSecret, reason string, bin
 	if len(binding) > 0 {
 		s.binding = append([]byte(nil), binding...)
 	}
+	// The mock secret is made for every exchange, used or not, so that an
+	// unknown user's exchange costs what a known user's does and the time
+	// to the first answer does not tell them apart.
+	mock := k.mockSecret(user)
 	if reason != "" || !secret.usable() {
 		s.doomed = true
-		s.secret = k.mockSecret(user)
+		s.secret = mock
 		if s.reason == "" {
 			s.reason = "unusable secret"
 		}

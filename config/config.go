@@ -99,8 +99,8 @@ type General struct {
 	AuthDBName    string   // auth_dbname
 	// auth_query results are cached (pgbun's own keys):
 	AuthCacheSize        int           // auth_cache_size, default 10000 users
-	AuthCacheTTL         time.Duration // auth_cache_ttl, default 60s; 0 = no caching
-	AuthNegativeCacheTTL time.Duration // auth_negative_cache_ttl, default 5s; 0 = no caching
+	AuthCacheTTL         time.Duration // auth_cache_ttl, default 60s: found and unknown users alike; 0 = no caching
+	AuthNegativeCacheTTL time.Duration // auth_negative_cache_ttl, default 5s: minimum age before a cached unknown user is fetched again after a failed login
 	AuthLDAPOptions      string        // auth_ldap_options
 	ScramIterations      int           // scram_iterations, default 4096
 	AdminUsers           []string      // admin_users
