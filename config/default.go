@@ -22,11 +22,8 @@ func Default() *Config {
 	g.MaxClientConn = 100
 	g.DefaultPoolSize = 25
 	g.AuthType = AuthServer
-	c.Databases["*"] = &Database{
-		Name: "*", Host: []string{"localhost"}, Port: 5432,
-		PoolSize: -1, MinPoolSize: -1, ReservePoolSize: -1, MaxDBConnections: -1,
-		MaxDBClientConns: -1, ServerLifetime: -1, LoadBalanceHosts: "round-robin",
-		Raw: "host=localhost port=5432",
-	}
+	db := newDatabase("*")
+	db.Host, db.Raw = []string{"localhost"}, "host=localhost port=5432"
+	c.Databases["*"] = db
 	return c
 }

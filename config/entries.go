@@ -21,22 +21,6 @@ func isConsoleName(name string) bool {
 	return false
 }
 
-// Keys each kind of entry knows, for the case-sensitivity hint.
-var (
-	databaseKeys = []string{"dbname", "host", "port", "user", "password", "auth_user", "auth_query",
-		"auth_dbname", "pool_size", "min_pool_size", "reserve_pool_size", "reserve_pool",
-		"max_db_connections", "max_db_client_connections", "server_lifetime", "pool_mode",
-		"connect_query", "load_balance_hosts", "client_encoding", "datestyle", "timezone",
-		"application_name", "target_session_attrs", "query_wait_timeout", "sni"}
-	userKeys = []string{"pool_mode", "pool_size", "reserve_pool_size", "reserve_pool",
-		"max_user_connections", "max_user_client_connections", "query_timeout",
-		"idle_transaction_timeout", "transaction_timeout", "client_idle_timeout", "query_wait_timeout"}
-	peerKeys = []string{"host", "port", "pool_size"}
-)
-
-// errUnknownParam marks a key the entry does not know; the caller warns.
-var errUnknownParam = errors.New("unknown parameter")
-
 // entryInt reads a per-entry integer; -1 means "not set", as PgBouncer
 // documents for its per-entry settings.
 func entryInt(v string) (int, error) {
@@ -70,32 +54,175 @@ func overrideDur(v string) (time.Duration, error) {
 	return d, err
 }
 
-// applyParams runs set on each pair of an entry and turns its verdicts
-// into errors and warnings. section qualifies keys in implemented.
-func (p *parser) applyParams(section string, params []connParam, known []string, at loc, set func(key, value string) error) error {
+// entryKey is one key of a [databases], [users] or [peers] entry (E is
+// Database, User or Peer): its name, how its value is read into the
+// entry, and whether pgbun acts on it. The tables below are the only list
+// of these keys: the parser, the warnings and the documentation test all
+// read them.
+type entryKey[E any] struct {
+	name string
+	// set checks the value and stores it in the entry; keys pgbun does
+	// not keep only check it.
+	set func(e *E, v string) error
+	// supported: the running process acts on the key. Any other key is
+	// checked (a bad value is an error) but draws a warning.
+	supported bool
+	// alias names the key this one is another spelling of; set and
+	// supported are the target's.
+	alias string
+}
+
+// databaseKeys are the keys of a [databases] entry.
+var databaseKeys = []entryKey[Database]{
+	{name: "dbname", supported: true, set: setText(func(d *Database) *string { return &d.DBName })},
+	{name: "host", supported: true, set: setHosts(func(d *Database) *[]string { return &d.Host })},
+	{name: "port", supported: true, set: setPort(func(d *Database) *int { return &d.Port })},
+	{name: "user", supported: true, set: setText(func(d *Database) *string { return &d.User })},
+	{name: "password", supported: true, set: setText(func(d *Database) *string { return &d.Password })},
+	{name: "auth_user", supported: true, set: setText(func(d *Database) *string { return &d.AuthUser })},
+	{name: "auth_query", supported: true, set: setText(func(d *Database) *string { return &d.AuthQuery })},
+	{name: "auth_dbname", supported: true, set: setText(func(d *Database) *string { return &d.AuthDBName })},
+	{name: "pool_size", supported: true, set: setSize(func(d *Database) *int { return &d.PoolSize })},
+	{name: "min_pool_size", supported: true, set: setSize(func(d *Database) *int { return &d.MinPoolSize })},
+	{name: "reserve_pool_size", supported: true, set: setSize(func(d *Database) *int { return &d.ReservePoolSize })},
+	{name: "reserve_pool", alias: "reserve_pool_size"},
+	{name: "max_db_connections", supported: true, set: setLimit(func(d *Database) *int { return &d.MaxDBConnections })},
+	{name: "max_db_client_connections", supported: true, set: setLimit(func(d *Database) *int { return &d.MaxDBClientConns })},
+	{name: "server_lifetime", supported: true, set: setTimeout(func(d *Database) *time.Duration { return &d.ServerLifetime })},
+	{name: "pool_mode", supported: true, set: setPoolMode(func(d *Database) *PoolMode { return &d.PoolMode })},
+	{name: "connect_query", supported: true, set: setText(func(d *Database) *string { return &d.ConnectQuery })},
+	{name: "load_balance_hosts", supported: true, set: setEnum(balanceModes, func(d *Database) *string { return &d.LoadBalanceHosts })},
+	{name: "client_encoding", supported: true, set: setText(func(d *Database) *string { return &d.ClientEncoding })},
+	{name: "datestyle", supported: true, set: setText(func(d *Database) *string { return &d.DateStyle })},
+	{name: "timezone", supported: true, set: setText(func(d *Database) *string { return &d.TimeZone })},
+	{name: "application_name", supported: true, set: setText(func(d *Database) *string { return &d.ApplicationName })},
+	// Newer PgBouncer keys: checked so a typo fails, not yet stored.
+	{name: "target_session_attrs", set: checkOnly[Database](func(v string) error { _, err := lookupEnum(v, sessionAttrs); return err })},
+	{name: "query_wait_timeout", set: checkOnly[Database](checkEntryDur)},
+	// pgbun's own.
+	{name: "sni", supported: true, set: setText(func(d *Database) *string { return &d.SNI })},
+}
+
+// userKeys are the keys of a [users] entry.
+var userKeys = []entryKey[User]{
+	{name: "pool_mode", supported: true, set: setPoolMode(func(u *User) *PoolMode { return &u.PoolMode })},
+	{name: "pool_size", supported: true, set: setSize(func(u *User) *int { return &u.PoolSize })},
+	{name: "reserve_pool_size", supported: true, set: setSize(func(u *User) *int { return &u.ReservePoolSize })},
+	{name: "reserve_pool", alias: "reserve_pool_size"},
+	{name: "max_user_connections", supported: true, set: setLimit(func(u *User) *int { return &u.MaxUserConnections })},
+	{name: "max_user_client_connections", supported: true, set: setLimit(func(u *User) *int { return &u.MaxUserClientConns })},
+	{name: "query_timeout", supported: true, set: setTimeout(func(u *User) *time.Duration { return &u.QueryTimeout })},
+	{name: "idle_transaction_timeout", supported: true, set: setTimeout(func(u *User) *time.Duration { return &u.IdleTransactionTimeout })},
+	{name: "transaction_timeout", supported: true, set: setTimeout(func(u *User) *time.Duration { return &u.TransactionTimeout })},
+	{name: "client_idle_timeout", supported: true, set: setTimeout(func(u *User) *time.Duration { return &u.ClientIdleTimeout })},
+	// Newer PgBouncer: checked so a typo fails, not yet stored.
+	{name: "query_wait_timeout", set: checkOnly[User](checkEntryDur)},
+}
+
+// peerKeys are the keys of a [peers] entry.
+var peerKeys = []entryKey[Peer]{
+	{name: "host", supported: true, set: setText(func(p *Peer) *string { return &p.Host })},
+	{name: "port", supported: true, set: setPort(func(p *Peer) *int { return &p.Port })},
+	{name: "pool_size", supported: true, set: setSize(func(p *Peer) *int { return &p.PoolSize })},
+}
+
+// The setters below build an entryKey's set from a pointer into the
+// entry, so each table row stays one line.
+
+func setText[E any](f func(*E) *string) func(*E, string) error {
+	return func(e *E, v string) error { *f(e) = v; return nil }
+}
+
+func setHosts[E any](f func(*E) *[]string) func(*E, string) error {
+	return func(e *E, v string) (err error) { *f(e), err = parseHosts(v); return err }
+}
+
+func setEnum[E any](choices []string, f func(*E) *string) func(*E, string) error {
+	return func(e *E, v string) (err error) { *f(e), err = lookupEnum(v, choices); return err }
+}
+
+func setPort[E any](f func(*E) *int) func(*E, string) error {
+	return func(e *E, v string) (err error) { *f(e), err = parsePort(v); return err }
+}
+
+// setSize stores a size that applies from 0 up; -1 inherits.
+func setSize[E any](f func(*E) *int) func(*E, string) error {
+	return func(e *E, v string) (err error) { *f(e), err = entryInt(v); return err }
+}
+
+// setLimit stores a connection limit that applies only above 0.
+func setLimit[E any](f func(*E) *int) func(*E, string) error {
+	return func(e *E, v string) (err error) { *f(e), err = overrideInt(v); return err }
+}
+
+// setTimeout stores a duration that applies only above 0.
+func setTimeout[E any](f func(*E) *time.Duration) func(*E, string) error {
+	return func(e *E, v string) (err error) { *f(e), err = overrideDur(v); return err }
+}
+
+func setPoolMode[E any](f func(*E) *PoolMode) func(*E, string) error {
+	return func(e *E, v string) (err error) { *f(e), err = parsePoolMode(v); return err }
+}
+
+// checkOnly validates a value pgbun does not keep.
+func checkOnly[E any](check func(string) error) func(*E, string) error {
+	return func(_ *E, v string) error { return check(v) }
+}
+
+func checkEntryDur(v string) error {
+	_, err := entryDur(v)
+	return err
+}
+
+// lookupEntryKey finds the key name in table, an alias resolved to the
+// key it stands for; nil when the table lacks it.
+func lookupEntryKey[E any](table []entryKey[E], name string) *entryKey[E] {
+	for i := range table {
+		if table[i].name != name {
+			continue
+		}
+		if table[i].alias != "" {
+			return lookupEntryKey(table, table[i].alias)
+		}
+		return &table[i]
+	}
+	return nil
+}
+
+// applyEntry reads the key=value pairs of one entry into e through table.
+// A key the table lacks draws a warning, or is an error when it differs
+// from a known key only in case; a bad value is an error; a key pgbun does
+// not act on yet draws a warning.
+func applyEntry[E any](p *parser, table []entryKey[E], e *E, params []connParam, at loc) error {
 	for _, prm := range params {
-		err := set(prm.key, prm.value)
-		if errors.Is(err, errUnknownParam) {
-			for _, k := range known {
-				if strings.EqualFold(k, prm.key) {
-					return p.errorf(at, clip(prm.key), "parameter names are case-sensitive: did you mean %s?", k)
+		k := lookupEntryKey(table, prm.key)
+		if k == nil {
+			for _, known := range table {
+				if strings.EqualFold(known.name, prm.key) {
+					return p.errorf(at, clip(prm.key), "parameter names are case-sensitive: did you mean %s?", known.name)
 				}
 			}
 			p.warn(at, clip(prm.key), msgUnknown)
 			continue
 		}
-		if err != nil {
+		if err := k.set(e, prm.value); err != nil {
 			return p.errorf(at, clip(prm.key), "%s", err.Error())
 		}
-		key := prm.key
-		if key == "reserve_pool" {
-			key = "reserve_pool_size"
-		}
-		if !implemented[section+"."+key] {
+		if !k.supported {
 			p.warn(at, prm.key, msgUnsupported)
 		}
 	}
 	return nil
+}
+
+// newDatabase is a [databases] entry before its pairs are read: every
+// per-entry setting is "not set here".
+func newDatabase(name string) *Database {
+	return &Database{
+		Name: name, Port: 5432,
+		PoolSize: -1, MinPoolSize: -1, ReservePoolSize: -1, MaxDBConnections: -1,
+		MaxDBClientConns: -1, ServerLifetime: -1, LoadBalanceHosts: "round-robin",
+	}
 }
 
 func (p *parser) addDatabase(name, value string, at loc) error {
@@ -106,74 +233,27 @@ func (p *parser) addDatabase(name, value string, at loc) error {
 	if err != nil {
 		return p.errorf(at, name, "%s", err.Error())
 	}
-	db := &Database{
-		Name: name, File: at.file, Line: at.line, Port: 5432,
-		PoolSize: -1, MinPoolSize: -1, ReservePoolSize: -1, MaxDBConnections: -1,
-		MaxDBClientConns: -1, ServerLifetime: -1, LoadBalanceHosts: "round-robin",
-		Raw: redactRaw(value, params),
-	}
-	err = p.applyParams("databases", params, databaseKeys, at, func(k, v string) error {
-		var err error
-		switch k {
-		case "dbname":
-			db.DBName = v
-		case "host":
-			db.Host, err = parseHosts(v)
-		case "port":
-			db.Port, err = parsePort(v)
-		case "user":
-			db.User = v
-		case "password":
-			db.Password = v
-		case "auth_user":
-			db.AuthUser = v
-		case "auth_query":
-			db.AuthQuery = v
-		case "auth_dbname":
-			db.AuthDBName = v
-		case "pool_size":
-			db.PoolSize, err = entryInt(v)
-		case "min_pool_size":
-			db.MinPoolSize, err = entryInt(v)
-		case "reserve_pool_size", "reserve_pool":
-			db.ReservePoolSize, err = entryInt(v)
-		case "max_db_connections":
-			db.MaxDBConnections, err = overrideInt(v)
-		case "max_db_client_connections":
-			db.MaxDBClientConns, err = overrideInt(v)
-		case "server_lifetime":
-			db.ServerLifetime, err = overrideDur(v)
-		case "pool_mode":
-			db.PoolMode, err = parsePoolMode(v)
-		case "connect_query":
-			db.ConnectQuery = v
-		case "load_balance_hosts":
-			db.LoadBalanceHosts, err = lookupEnum(v, balanceModes)
-		case "client_encoding":
-			db.ClientEncoding = v
-		case "datestyle":
-			db.DateStyle = v
-		case "timezone":
-			db.TimeZone = v
-		case "application_name":
-			db.ApplicationName = v
-		case "sni":
-			db.SNI = v
-		case "target_session_attrs":
-			// Newer PgBouncer: checked so a typo fails, not yet stored.
-			_, err = lookupEnum(v, sessionAttrs)
-		case "query_wait_timeout":
-			_, err = entryDur(v)
-		default:
-			return errUnknownParam
-		}
-		return err
-	})
-	if err != nil {
+	db := newDatabase(name)
+	db.File, db.Line, db.Raw = at.file, at.line, redactRaw(value, params)
+	if err := applyEntry(p, databaseKeys, db, params, at); err != nil {
 		return err
 	}
 	p.cfg.Databases[name] = db
 	return nil
+}
+
+// newUser is a [users] entry before its pairs are read.
+func newUser(name string) *User {
+	return &User{
+		Name: name, PoolSize: -1, ReservePoolSize: -1, MaxUserConnections: -1, MaxUserClientConns: -1,
+		QueryTimeout: -1, IdleTransactionTimeout: -1, TransactionTimeout: -1, ClientIdleTimeout: -1,
+	}
+}
+
+// newPeer is a [peers] entry before its pairs are read; finish gives an
+// unset pool_size the value of default_pool_size.
+func newPeer(id int) *Peer {
+	return &Peer{ID: id, Port: 6432, PoolSize: -1}
 }
 
 func (p *parser) addUser(name, value string, at loc) error {
@@ -181,40 +261,9 @@ func (p *parser) addUser(name, value string, at loc) error {
 	if err != nil {
 		return p.errorf(at, name, "%s", err.Error())
 	}
-	u := &User{
-		Name: name, File: at.file, Line: at.line,
-		PoolSize: -1, ReservePoolSize: -1, MaxUserConnections: -1, MaxUserClientConns: -1,
-		QueryTimeout: -1, IdleTransactionTimeout: -1, TransactionTimeout: -1, ClientIdleTimeout: -1,
-	}
-	err = p.applyParams("users", params, userKeys, at, func(k, v string) error {
-		var err error
-		switch k {
-		case "pool_mode":
-			u.PoolMode, err = parsePoolMode(v)
-		case "pool_size":
-			u.PoolSize, err = entryInt(v)
-		case "reserve_pool_size", "reserve_pool":
-			u.ReservePoolSize, err = entryInt(v)
-		case "max_user_connections":
-			u.MaxUserConnections, err = overrideInt(v)
-		case "max_user_client_connections":
-			u.MaxUserClientConns, err = overrideInt(v)
-		case "query_timeout":
-			u.QueryTimeout, err = overrideDur(v)
-		case "idle_transaction_timeout":
-			u.IdleTransactionTimeout, err = overrideDur(v)
-		case "transaction_timeout":
-			u.TransactionTimeout, err = overrideDur(v)
-		case "client_idle_timeout":
-			u.ClientIdleTimeout, err = overrideDur(v)
-		case "query_wait_timeout":
-			_, err = entryDur(v)
-		default:
-			return errUnknownParam
-		}
-		return err
-	})
-	if err != nil {
+	u := newUser(name)
+	u.File, u.Line = at.file, at.line
+	if err := applyEntry(p, userKeys, u, params, at); err != nil {
 		return err
 	}
 	p.cfg.Users[name] = u
@@ -230,22 +279,9 @@ func (p *parser) addPeer(name, value string, at loc) error {
 	if err != nil {
 		return p.errorf(at, name, "%s", err.Error())
 	}
-	peer := &Peer{ID: id, File: at.file, Line: at.line, Port: 6432, PoolSize: -1}
-	err = p.applyParams("peers", params, peerKeys, at, func(k, v string) error {
-		var err error
-		switch k {
-		case "host":
-			peer.Host = v
-		case "port":
-			peer.Port, err = parsePort(v)
-		case "pool_size":
-			peer.PoolSize, err = entryInt(v)
-		default:
-			return errUnknownParam
-		}
-		return err
-	})
-	if err != nil {
+	peer := newPeer(id)
+	peer.File, peer.Line = at.file, at.line
+	if err := applyEntry(p, peerKeys, peer, params, at); err != nil {
 		return err
 	}
 	if peer.Host == "" {

@@ -162,8 +162,9 @@ func aliasKey(name, target string) setting {
 	return setting{name: name, alias: target}
 }
 
-func keep(s setting) setting     { s.keep = true; return s }
-func noReload(s setting) setting { s.noReload = true; return s }
+func keep(s setting) setting      { s.keep = true; return s }
+func noReload(s setting) setting  { s.noReload = true; return s }
+func supported(s setting) setting { s.supported = true; return s }
 
 func withRedact(s setting, r func(string) string) setting {
 	s.redact = r

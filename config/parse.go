@@ -323,9 +323,8 @@ func (p *parser) setGeneral(name, value string, at loc) error {
 	if err := s.parse(&p.cfg.General, value); err != nil {
 		return p.errorf(at, name, "%s", err.Error())
 	}
-	canon := canonicalName(s)
-	p.set[canon] = at
-	if !implemented[canon] {
+	p.set[canonicalName(s)] = at
+	if !s.supported {
 		p.warn(at, name, msgUnsupported)
 	}
 	return nil
