@@ -17,7 +17,8 @@ import (
 
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/gateway"
-	"github.com/pgbun/pgbun/internal/pgtest"
+	"github.com/pgbun/pgbun/internal/cluster"
+	"github.com/pgbun/pgbun/internal/localca"
 )
 
 // demo starts a throwaway PostgreSQL and pgbun in front of it, with TLS
@@ -57,14 +58,14 @@ func runDemo(port int) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	fmt.Fprintln(os.Stderr, "starting a throwaway PostgreSQL...")
-	pg, err := pgtest.Start(ctx, pgtest.Options{})
+	pg, err := cluster.Start(ctx, cluster.Options{})
 	if err != nil {
 		return err
 	}
 	defer pg.Stop()
 
 	password := randomHex(12)
-	if err := pg.CreateRole(ctx, "demo", password, pgtest.SCRAM); err != nil {
+	if err := pg.CreateRole(ctx, "demo", password, cluster.SCRAM); err != nil {
 		return err
 	}
 	if err := pg.CreateDatabase(ctx, "demo", "demo"); err != nil {
@@ -83,7 +84,7 @@ func runDemo(port int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ca, err := pgtest.NewCA("pgbun demo CA", pgtest.ECDSAP256)
+	ca, err := localca.NewCA("pgbun demo CA", localca.ECDSAP256)
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func runDemo(port int) error {
 	if err := ca.WriteCert(caFile); err != nil {
 		return err
 	}
-	kp, err := ca.IssueServer([]string{"localhost", "127.0.0.1", "::1"}, pgtest.ECDSAP256, 30*24*time.Hour)
+	kp, err := ca.IssueServer([]string{"localhost", "127.0.0.1", "::1"}, localca.ECDSAP256, 30*24*time.Hour)
 	if err != nil {
 		return err
 	}
@@ -104,7 +105,7 @@ func runDemo(port int) error {
 		return err
 	}
 	if port == 6432 && !portFree(port) {
-		if port, err = pgtest.FreePort(); err != nil {
+		if port, err = cluster.FreePort(); err != nil {
 			return err
 		}
 	}

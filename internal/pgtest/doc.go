@@ -1,18 +1,14 @@
-// Package pgtest starts real, throwaway PostgreSQL clusters and issues the
-// certificates that go with them. pgbun's tests, `pgbun demo` and the
-// benchmark runner use it; none of it depends on package testing except
-// Main in testmain.go.
+// Package pgtest is the test harness of pgbun: real, throwaway PostgreSQL
+// clusters and the certificates that go with them, for pgbun's tests and the
+// benchmark runner.
 //
-// Start runs initdb and postgres from BinDir (as the `postgres` OS user when
-// the caller is root, because PostgreSQL refuses to run as root) in a fresh
-// temporary directory, with TLS on by default, a certificate signed by a CA
-// generated for that cluster, trust over the Unix socket and password
-// authentication (md5, which also accepts SCRAM secrets) over TCP on
-// 127.0.0.1. Stop shuts the server down, escalating from a fast shutdown to
-// SIGKILL of the server and its children, and removes the directory. If the
-// process that started a cluster dies without calling Stop, the kernel sends
-// the server SIGQUIT, and a later Start in any process removes the
-// directory left behind.
+// The clusters themselves come from package cluster and the certificates
+// from package localca, which `pgbun demo` uses directly; this package keeps
+// their names for the tests (Cluster, Start, CA, NewCA and the rest) and adds
+// what a test needs beyond them: Main, which runs a test binary around one
+// shared cluster, Cluster.SuperConn, which hands out a pgx connection, and
+// LogBuffer. Only this package links package testing and the pgx driver, so
+// the pgbun binary carries neither.
 //
 // Every exported function and method is safe for concurrent use. Nothing
 // here skips: a missing binary or a server that does not come up is an error

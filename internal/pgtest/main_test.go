@@ -33,19 +33,3 @@ func testCtx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
-
-// startCluster starts a cluster owned by one test and stops it at cleanup,
-// failing the test if Stop fails.
-func startCluster(t *testing.T, opts Options) *Cluster {
-	t.Helper()
-	c, err := Start(testCtx(t), opts)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
-	return c
-}

@@ -8,7 +8,12 @@ import (
 	"os/signal"
 	"syscall"
 	"testing"
+	"time"
 )
+
+// startTimeout bounds the start of Main's cluster: initdb, then the server
+// until it accepts connections.
+const startTimeout = 150 * time.Second
 
 // Main starts one cluster for a test package, stores it in *out, runs the
 // tests and stops the cluster. Use it as
@@ -36,7 +41,7 @@ func Main(m *testing.M, opts Options, out **Cluster) int {
 	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
 		return m.Run()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), initdbTimeout+readyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	c, err := Start(ctx, opts)
 	cancel()
 	if err != nil {

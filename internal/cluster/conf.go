@@ -1,4 +1,4 @@
-package pgtest
+package cluster
 
 import (
 	"fmt"
@@ -25,9 +25,10 @@ func managedSetting(name string) bool {
 // extension-qualified names such as "auto_explain.log_min_duration".
 var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
 
-// defaultHBA trusts the Unix socket (the superuser path of SuperConn) and
-// asks for a password over TCP. The md5 method also accepts roles whose
-// secret is SCRAM (the server then runs SCRAM), so both kinds of roles log in.
+// defaultHBA trusts the Unix socket (the superuser's path for Exec and the
+// readiness probe) and asks for a password over TCP. The md5 method also
+// accepts roles whose secret is SCRAM (the server then runs SCRAM), so both
+// kinds of roles log in.
 func defaultHBA(tls bool) []string {
 	lines := []string{"local all all trust"}
 	for _, addr := range []string{"127.0.0.1/32", "::1/128"} {
@@ -49,7 +50,7 @@ func validateOptions(opts Options) error {
 			return fmt.Errorf("setting %q: not a parameter name", name)
 		}
 		if managedSetting(name) {
-			return fmt.Errorf("setting %q is chosen by pgtest and cannot be overridden", name)
+			return fmt.Errorf("setting %q is chosen by the cluster harness and cannot be overridden", name)
 		}
 		if strings.ContainsRune(opts.Settings[name], 0) {
 			return fmt.Errorf("setting %q: value contains a NUL byte", name)
@@ -98,7 +99,7 @@ func (c *Cluster) writeConfig(opts Options) error {
 	}
 
 	var b strings.Builder
-	b.WriteString("\n# Settings of the pgtest harness.\n")
+	b.WriteString("\n# Settings of the cluster harness.\n")
 	for _, kv := range settings {
 		fmt.Fprintf(&b, "%s = %s\n", kv[0], quoteConf(kv[1]))
 	}

@@ -1,4 +1,4 @@
-package pgtest
+package cluster
 
 import (
 	"bytes"
@@ -14,16 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgbun/pgbun/internal/wire"
 )
 
 // errPortInUse reports that the postmaster exited because its TCP port was
 // taken between FreePort and its bind.
 var errPortInUse = errors.New("port already in use")
-
-// cannotConnectNow is the SQLSTATE a server answers with while it starts
-// up or shuts down.
-const cannotConnectNow = "57P03"
 
 // readyPoll is the pause between readiness probes; a fresh cluster is
 // usually ready within 100 ms.
@@ -81,7 +77,7 @@ func (c *Cluster) launch(port int) (*server, int64, error) {
 	// A process group of its own keeps a terminal's ^C away from the server
 	// (Stop decides how it ends); Pdeathsig makes the kernel send SIGQUIT
 	// (immediate shutdown) if this process dies without calling Stop.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGQUIT}
+	cmd.SysProcAttr = groupAttr(syscall.SIGQUIT)
 	if err := AsPostgres(cmd); err != nil {
 		return nil, 0, err
 	}
@@ -101,23 +97,20 @@ func (c *Cluster) launch(port int) (*server, int64, error) {
 func (c *Cluster) waitReady(ctx context.Context, srv *server, port int) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	cfg, err := pgconn.ParseConfig(c.superConnString("postgres", port))
-	if err != nil {
-		return fmt.Errorf("readiness probe config: %w", err)
-	}
 	tick := time.NewTicker(readyPoll)
 	defer tick.Stop()
 	var lastErr error
 	for {
-		conn, err := pgconn.ConnectConfig(ctx, cfg)
+		s, err := c.connect(ctx, "postgres", port)
 		if err == nil {
-			return conn.Close(ctx)
+			s.close()
+			return nil
 		}
 		// Any answer but "the database system is starting up" comes from a
 		// running server that will not let the superuser in; waiting longer
 		// cannot help.
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code != cannotConnectNow {
+		pgErr, isPgErr := wire.AsError(err)
+		if (isPgErr && pgErr.Code != wire.CodeCannotConnectNow) || errors.Is(err, errAuthRequested) {
 			return fmt.Errorf("server refuses the superuser over the Unix socket "+
 				"(pg_hba.conf needs a line such as \"local all all trust\"): %w", err)
 		}

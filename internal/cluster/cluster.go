@@ -1,4 +1,4 @@
-package pgtest
+package cluster
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pgbun/pgbun/internal/localca"
 )
 
 // Options configures Start. The zero value is a TLS-enabled cluster with the
@@ -51,7 +53,7 @@ type Cluster struct {
 	dir        string
 	caFile     string
 	tls        bool
-	ca         *CA
+	ca         *localca.CA
 	serverCert *x509.Certificate
 	// port is chosen while Start runs and never changes afterwards (Restart
 	// reuses it), so reading it needs no lock.
@@ -158,7 +160,7 @@ func (c *Cluster) initdb(ctx context.Context) error {
 	// initdb runs the server in single-user mode as its child: on
 	// cancellation kill the whole group, and have the kernel kill it if this
 	// process dies first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = groupAttr(syscall.SIGKILL)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = killWait
 	if err := AsPostgres(cmd); err != nil {
@@ -178,11 +180,11 @@ func (c *Cluster) initdb(ctx context.Context) error {
 // made even when TLS is off, so CA and CAFile are always usable (for
 // instance by a proxy in front of the cluster).
 func (c *Cluster) writeCerts() error {
-	ca, err := NewCA("pgbun test CA", ECDSAP256)
+	ca, err := localca.NewCA("pgbun cluster CA", localca.ECDSAP256)
 	if err != nil {
 		return err
 	}
-	kp, err := ca.IssueServer([]string{"localhost", "127.0.0.1", "::1"}, ECDSAP256, serverCertValid)
+	kp, err := ca.IssueServer([]string{"localhost", "127.0.0.1", "::1"}, localca.ECDSAP256, serverCertValid)
 	if err != nil {
 		return err
 	}
@@ -272,7 +274,7 @@ func (c *Cluster) BinDir() string { return c.bin }
 
 // CA returns the CA that signed the server certificate (valid for localhost,
 // 127.0.0.1 and ::1). The server also trusts it for client certificates.
-func (c *Cluster) CA() *CA { return c.ca }
+func (c *Cluster) CA() *localca.CA { return c.ca }
 
 // CAFile returns the path of the CA certificate in PEM, readable by everyone.
 func (c *Cluster) CAFile() string { return c.caFile }

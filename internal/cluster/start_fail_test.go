@@ -1,4 +1,4 @@
-package pgtest
+package cluster
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // It points TMPDIR at a directory of its own to see what is left, so it
 // cannot run in parallel.
 func TestStartFailuresCleanUp(t *testing.T) {
-	tmp, err := os.MkdirTemp("", "pgtest-tmpdir-*")
+	tmp, err := os.MkdirTemp("", "cluster-tmpdir-*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestStartFailuresCleanUp(t *testing.T) {
 		{
 			name:    "managed setting",
 			opts:    Options{Settings: map[string]string{"Port": "5432"}},
-			wantErr: []string{`setting "Port" is chosen by pgtest`},
+			wantErr: []string{`setting "Port" is chosen by the cluster harness`},
 		},
 		{
 			name:    "malformed setting name",
@@ -60,6 +60,11 @@ func TestStartFailuresCleanUp(t *testing.T) {
 			name:    "hba without superuser socket access",
 			opts:    Options{HBA: []string{"hostssl all all 127.0.0.1/32 md5"}},
 			wantErr: []string{"refuses the superuser", "no pg_hba.conf entry"},
+		},
+		{
+			name:    "hba asking the superuser for a password",
+			opts:    Options{HBA: []string{"local all all scram-sha-256"}},
+			wantErr: []string{"refuses the superuser", "asks the superuser to authenticate"},
 		},
 		{
 			name:    "hba line break",

@@ -1,4 +1,4 @@
-package pgtest
+package cluster
 
 import (
 	"bytes"
@@ -135,4 +135,22 @@ func processStart(pid int) (start string, ok bool) {
 		return "", false
 	}
 	return f[19], true
+}
+
+// writeFileMode writes data to path and sets its mode to perm whatever the
+// umask or an earlier file at path had.
+func writeFileMode(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
