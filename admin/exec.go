@@ -15,7 +15,7 @@ import (
 func (s *session) query(q string) error {
 	cmds := parseQuery(q)
 	if len(cmds) == 0 {
-		s.out = append(s.out, 'I', 0, 0, 0, 4) // EmptyQueryResponse
+		s.out = wire.AppendEmptyQueryResponse(s.out)
 		s.ready()
 		return nil
 	}

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/binary"
 	"strconv"
 	"time"
 
@@ -108,17 +107,10 @@ type resultSet struct {
 // result starts a result set with the given columns.
 func (s *session) result(cols []column) *resultSet {
 	dst, st := wire.AppendHeader(s.out, 'T')
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(cols)))
+	dst = wire.AppendUint16(dst, uint16(len(cols)))
 	for _, c := range cols {
 		oid, size := c.kind.oid()
-		dst = append(dst, c.name...)
-		dst = append(dst, 0)
-		dst = binary.BigEndian.AppendUint32(dst, 0) // table OID
-		dst = binary.BigEndian.AppendUint16(dst, 0) // column number
-		dst = binary.BigEndian.AppendUint32(dst, oid)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(size))
-		dst = binary.BigEndian.AppendUint32(dst, 0xFFFFFFFF) // typmod -1
-		dst = binary.BigEndian.AppendUint16(dst, 0)          // text format
+		dst = wire.AppendField(dst, wire.Field{Name: c.name, TypeOID: oid, TypeSize: size, TypeMod: -1})
 	}
 	s.out = wire.Finish(dst, st)
 	return &resultSet{s: s, cols: cols}
@@ -131,14 +123,13 @@ func (rs *resultSet) row(vals ...cell) {
 	}
 	s := rs.s
 	dst, st := wire.AppendHeader(s.out, 'D')
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(vals)))
+	dst = wire.AppendUint16(dst, uint16(len(vals)))
 	for _, v := range vals {
 		if v.null {
-			dst = binary.BigEndian.AppendUint32(dst, 0xFFFFFFFF)
+			dst = wire.AppendNull(dst)
 			continue
 		}
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(v.s)))
-		dst = append(dst, v.s...)
+		dst = wire.AppendValue(dst, v.s)
 	}
 	s.out = wire.Finish(dst, st)
 	if len(s.out) >= flushAt {

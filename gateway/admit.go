@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -99,22 +98,22 @@ func (g *Gateway) admit(c *client, st *state) error {
 // long cancel keys); a later 3.x minor or _pq_ options get a
 // NegotiateProtocolVersion answer, so the client may continue with 3.2.
 func (g *Gateway) readStartup(c *client, st *state, code uint32, body []byte) error {
-	major, minor := code>>16, code&0xffff
+	major, minor := wire.SplitProtocolVersion(code)
 	if major != 3 {
 		return wire.Fatal(wire.CodeFeatureNotSupported,
 			"unsupported frontend protocol %d.%d: server supports 3.0 to 3.2", major, minor)
 	}
-	su, err := parseStartup(uint16(minor), body)
+	su, err := parseStartup(minor, body)
 	if err != nil {
 		return wire.Fatal(wire.CodeProtocolViolation, "%v", err)
 	}
 	if minor > 2 || len(su.options) > 0 {
 		minor = min(minor, 2)
-		if err := c.send(appendNegotiate(nil, minor, su.options)); err != nil {
+		if err := c.send(wire.AppendNegotiateProtocolVersion(nil, minor, su.options)); err != nil {
 			return err
 		}
 	}
-	c.minor, c.params = uint16(minor), su.params
+	c.minor, c.params = minor, su.params
 	if (st.clientTLS.Required() || st.cfg.General.ClientTLS.SNIRequired) && c.tls == nil && !c.unix {
 		return wire.Fatal(wire.CodeInvalidAuthSpec, "SSL required")
 	}
@@ -134,17 +133,6 @@ func (g *Gateway) readStartup(c *client, st *state, code uint32, body []byte) er
 		return wire.Fatal(wire.CodeFeatureNotSupported, "replication connections are not supported by pgbun")
 	}
 	return nil
-}
-
-func appendNegotiate(dst []byte, minor uint32, options []string) []byte {
-	dst, s := wire.AppendHeader(dst, 'v')
-	dst = binary.BigEndian.AppendUint32(dst, minor)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(options)))
-	for _, o := range options {
-		dst = append(dst, o...)
-		dst = append(dst, 0)
-	}
-	return wire.Finish(dst, s)
 }
 
 // startTLS runs the server side of a TLS handshake over under, recording

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"github.com/pgbun/pgbun/policy"
@@ -294,13 +293,7 @@ func (g *Gateway) authSCRAM(c *client, st *state, attempt *policy.Attempt, l use
 	var ex *authn.SCRAMServer
 	g.loginCPU(func() { ex = g.keyring.NewSCRAMServerFor(c.user, sec, l.known, binding) })
 
-	out, s := wire.AppendHeader(c.out[:0], 'R')
-	out = binary.BigEndian.AppendUint32(out, authSASL)
-	for _, m := range ex.Mechanisms() {
-		out = append(append(out, m...), 0)
-	}
-	out = wire.Finish(append(out, 0), s)
-	if err := c.send(out); err != nil {
+	if err := c.send(wire.AppendAuthSASL(c.out[:0], ex.Mechanisms())); err != nil {
 		return err
 	}
 	body, err := c.readPasswordMessage()
@@ -432,24 +425,14 @@ func (c *client) readPasswordMessage() ([]byte, error) {
 
 // parseSASLInitial splits a SASLInitialResponse body.
 func parseSASLInitial(body []byte) (mech string, data []byte, err error) {
-	mech, rest, ok := wire.CString(body)
-	if !ok || len(rest) < 4 {
+	mech, data, ok := wire.ParseSASLInitialResponse(body)
+	if !ok {
 		return "", nil, wire.Fatal(wire.CodeProtocolViolation, "malformed SASLInitialResponse")
 	}
-	n := int32(binary.BigEndian.Uint32(rest))
-	rest = rest[4:]
-	if n == -1 {
-		return mech, nil, nil
-	}
-	if n < 0 || int(n) != len(rest) {
-		return "", nil, wire.Fatal(wire.CodeProtocolViolation, "malformed SASLInitialResponse")
-	}
-	return mech, rest, nil
+	return mech, data, nil
 }
 
+// appendAuth appends an authentication request with the given code.
 func appendAuth(dst []byte, code uint32, data []byte) []byte {
-	dst, s := wire.AppendHeader(dst, 'R')
-	dst = binary.BigEndian.AppendUint32(dst, code)
-	dst = append(dst, data...)
-	return wire.Finish(dst, s)
+	return wire.AppendAuth(dst, code, data)
 }

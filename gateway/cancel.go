@@ -4,9 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/binary"
+	"math/big"
 	"sync"
 
+	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/pool"
 )
 
@@ -41,9 +42,8 @@ func (r *cancelRegistry) register(c *client, peerID int) {
 		r.m = make(map[uint32]*client)
 	}
 	for {
-		var b [4]byte
-		rand.Read(b[:])
-		pid := binary.BigEndian.Uint32(b[:]) &^ (1 << 31) // positive, like a real PID
+		n, _ := rand.Int(rand.Reader, big.NewInt(1<<31))
+		pid := uint32(n.Uint64()) // positive, like a real PID
 		if peerID > 0 {
 			pid = uint32(peerID)<<peerShift | pid&(1<<peerShift-1)
 		}
@@ -77,17 +77,17 @@ func (r *cancelRegistry) lookup(pid uint32, secret []byte) *client {
 // linked to. Unknown keys and idle clients are ignored without an answer,
 // as PostgreSQL does.
 func (g *Gateway) handleCancel(st *state, body []byte) {
-	if len(body) < 8 || len(body) > 4+256 {
+	pid, secret, ok := wire.ParseCancelRequest(body)
+	if !ok {
 		return
 	}
-	pid := binary.BigEndian.Uint32(body)
 	if own := st.cfg.General.PeerID; own > 0 {
 		if peer := peerOf(pid); peer != own {
-			g.forwardCancel(st, peer, body)
+			g.forwardCancel(st, peer, pid, secret)
 			return
 		}
 	}
-	c := g.cancels.lookup(pid, body[4:])
+	c := g.cancels.lookup(pid, secret)
 	if c == nil {
 		return
 	}

@@ -2,10 +2,11 @@ package gateway
 
 import (
 	"context"
-	"encoding/binary"
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/pgbun/pgbun/internal/wire"
 )
 
 // forwardCancel sends a CancelRequest meant for another pgbun of the same
@@ -13,7 +14,7 @@ import (
 // (so_reuseport or a load balancer) a client's cancel may land anywhere.
 // At most pool_size forwards to one peer run at once; unknown peers are
 // ignored like unknown keys.
-func (g *Gateway) forwardCancel(st *state, peerID int, body []byte) {
+func (g *Gateway) forwardCancel(st *state, peerID int, pid uint32, secret []byte) {
 	peer, ok := st.cfg.Peers[peerID]
 	if !ok || peer.Host == "" {
 		return
@@ -48,11 +49,7 @@ func (g *Gateway) forwardCancel(st *state, peerID int, body []byte) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(wait))
-	msg := make([]byte, 8, 8+len(body))
-	binary.BigEndian.PutUint32(msg, uint32(8+len(body)))
-	binary.BigEndian.PutUint32(msg[4:], 80877102)
-	msg = append(msg, body...)
-	if _, err := conn.Write(msg); err != nil {
+	if _, err := conn.Write(wire.AppendCancelRequest(nil, pid, secret)); err != nil {
 		g.log.Warn("cancel not forwarded to peer", "peer_id", peerID, "err", err)
 		return
 	}

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"container/list"
-	"encoding/binary"
 	"strconv"
 	"sync"
 
@@ -233,12 +232,6 @@ func appendBind(dst []byte, portal, stmt string, rest []byte) []byte {
 	return wire.Finish(dst, s)
 }
 
-func appendMessage(dst []byte, typ byte, body []byte) []byte {
-	dst = append(dst, typ, 0, 0, 0, 0)
-	binary.BigEndian.PutUint32(dst[len(dst)-4:], uint32(len(body)+4))
-	return append(dst, body...)
-}
-
 // parseParse splits a Parse body: name, query, parameter types.
 func parseParse(body []byte) (name, query string, types []byte, ok bool) {
 	name, rest, ok := wire.CString(body)
@@ -246,11 +239,11 @@ func parseParse(body []byte) (name, query string, types []byte, ok bool) {
 		return
 	}
 	query, rest, ok = wire.CString(rest)
-	if !ok || len(rest) < 2 {
+	if !ok {
 		return "", "", nil, false
 	}
-	n := int(binary.BigEndian.Uint16(rest))
-	if len(rest) != 2+4*n {
+	n, oids, ok := wire.Uint16(rest)
+	if !ok || len(oids) != 4*int(n) {
 		return "", "", nil, false
 	}
 	return name, query, rest, true

@@ -2,16 +2,17 @@ package gateway
 
 import (
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pgbun/pgbun/internal/wire"
 )
 
-// errClientGone reports that the client hung up during a relayed login.
-var errClientGone = errors.New("client disconnected during login")
+// errClientGone reports that the client hung up while pgbun worked on its
+// behalf: during a relayed login, or while it waited for a server.
+var errClientGone = errors.New("client went away")
 
 // relayAuth passes a server's authentication requests to the client and
 // the client's answers back (auth_type=server). The server connection it
@@ -22,26 +23,29 @@ type relayAuth struct {
 
 func (r *relayAuth) Respond(req []byte, _ *tls.ConnectionState) ([]byte, error) {
 	c := r.c
-	code := binary.BigEndian.Uint32(req)
+	code, data, ok := wire.ParseAuth(req)
+	if !ok {
+		return nil, errors.New("short authentication request from server")
+	}
 	switch code {
 	case authSASL:
 		// Channel binding ties a SCRAM exchange to one TLS connection;
 		// the client's and the server's are two different ones, so only
 		// plain SCRAM can cross pgbun.
-		mechs, err := withoutPlus(req[4:])
+		mechs, err := withoutPlus(data)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.send(appendAuth(c.out[:0], authSASL, mechs)); err != nil {
+		if err := c.send(wire.AppendAuthSASL(c.out[:0], mechs)); err != nil {
 			return nil, errClientGone
 		}
 	case authSASLFinal:
-		if err := c.send(appendAuth(c.out[:0], authSASLFinal, req[4:])); err != nil {
+		if err := c.send(wire.AppendAuth(c.out[:0], authSASLFinal, data)); err != nil {
 			return nil, errClientGone
 		}
 		return nil, nil
 	case authCleartext, authMD5, authSASLContinue:
-		if err := c.send(appendAuth(c.out[:0], code, req[4:])); err != nil {
+		if err := c.send(wire.AppendAuth(c.out[:0], code, data)); err != nil {
 			return nil, errClientGone
 		}
 	default:
@@ -54,28 +58,20 @@ func (r *relayAuth) Respond(req []byte, _ *tls.ConnectionState) ([]byte, error) 
 		}
 		return nil, errClientGone
 	}
-	out, s := wire.AppendHeader(nil, 'p')
-	out = append(out, body...)
-	return wire.Finish(out, s), nil
+	return wire.AppendMessage(nil, 'p', body), nil
 }
 
-// withoutPlus rebuilds a SASL mechanism list without -PLUS mechanisms.
-func withoutPlus(list []byte) ([]byte, error) {
-	var out []byte
-	for len(list) > 0 && list[0] != 0 {
-		m, rest, ok := wire.CString(list)
-		if !ok {
-			return nil, errors.New("malformed SASL mechanism list from server")
-		}
-		list = rest
-		if !strings.HasSuffix(m, "-PLUS") {
-			out = append(append(out, m...), 0)
-		}
+// withoutPlus reads a SASL mechanism list and drops its -PLUS mechanisms.
+func withoutPlus(list []byte) ([]string, error) {
+	mechs, ok := wire.ParseSASLMechanisms(list)
+	if !ok {
+		return nil, errors.New("malformed SASL mechanism list from server")
 	}
-	if len(out) == 0 {
+	mechs = slices.DeleteFunc(mechs, func(m string) bool { return strings.HasSuffix(m, "-PLUS") })
+	if len(mechs) == 0 {
 		return nil, errors.New("server offers only channel-bound SASL mechanisms, which cannot be relayed")
 	}
-	return append(out, 0), nil
+	return mechs, nil
 }
 
 // relayParams are the startup parameters a dedicated server gets: the

@@ -40,19 +40,19 @@ func (s *txnSession) translate(typ byte, body []byte) {
 	case 'S':
 		s.syncPoint()
 		s.unsynced = false
-		s.out = appendMessage(s.out, typ, body)
+		s.out = wire.AppendMessage(s.out, typ, body)
 		return
 	case 'Q', 'F':
 		s.syncPoint()
-		s.out = appendMessage(s.out, typ, body)
+		s.out = wire.AppendMessage(s.out, typ, body)
 		return
 	case 'd', 'c', 'f':
 		// COPY data: answered by the command that started the COPY.
-		s.out = appendMessage(s.out, typ, body)
+		s.out = wire.AppendMessage(s.out, typ, body)
 		return
 	}
 	s.unsynced = true
-	s.out = appendMessage(s.out, typ, body)
+	s.out = wire.AppendMessage(s.out, typ, body)
 }
 
 // syncPoint records a message the server answers with ReadyForQuery.
@@ -96,7 +96,7 @@ func (s *txnSession) parse(body []byte) {
 		// The unnamed statement lives only until the next Parse or Query
 		// and drivers send it with its Bind: it needs no renaming. A
 		// malformed Parse is left for the server to refuse.
-		s.out = appendMessage(s.out, 'P', body)
+		s.out = wire.AppendMessage(s.out, 'P', body)
 		s.q.push(expect{kind: '1'})
 		s.rt.stats.serverParses.Add(1)
 		return
@@ -216,7 +216,7 @@ func (s *txnSession) closeMsg(body []byte, prepared bool) {
 			unjunk = name
 		}
 	}
-	s.out = appendMessage(s.out, 'C', body)
+	s.out = wire.AppendMessage(s.out, 'C', body)
 	s.q.push(expect{kind: '3', unjunk: unjunk})
 }
 

@@ -2,21 +2,11 @@ package pool
 
 import (
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/internal/wire"
-)
-
-// Authentication request codes (AuthenticationXxx message bodies).
-const (
-	authCleartext    = 3
-	authMD5          = 5
-	authSASL         = 10
-	authSASLContinue = 11
-	authSASLFinal    = 12
 )
 
 // CredentialAuth logs in to PostgreSQL with stored credentials: a
@@ -33,15 +23,17 @@ type credAuth struct {
 }
 
 func (a *credAuth) Respond(req []byte, st *tls.ConnectionState) ([]byte, error) {
-	code := binary.BigEndian.Uint32(req)
-	data := req[4:]
+	code, data, ok := wire.ParseAuth(req)
+	if !ok {
+		return nil, errors.New("short authentication request")
+	}
 	switch code {
-	case authCleartext:
+	case wire.AuthCleartextPassword:
 		if a.cred.Password == "" {
 			return nil, errors.New("server asks for a cleartext password and only a hashed secret is known")
 		}
 		return appendPassword(nil, a.cred.Password), nil
-	case authMD5:
+	case wire.AuthMD5Password:
 		if len(data) < 4 {
 			return nil, errors.New("short md5 salt")
 		}
@@ -50,14 +42,10 @@ func (a *credAuth) Respond(req []byte, st *tls.ConnectionState) ([]byte, error) 
 			return nil, fmt.Errorf("md5 login: %w", err)
 		}
 		return appendPassword(nil, resp), nil
-	case authSASL:
-		var mechs []string
-		for len(data) > 0 && data[0] != 0 {
-			m, rest, ok := wire.CString(data)
-			if !ok {
-				return nil, errors.New("malformed SASL mechanism list")
-			}
-			mechs, data = append(mechs, m), rest
+	case wire.AuthSASL:
+		mechs, ok := wire.ParseSASLMechanisms(data)
+		if !ok {
+			return nil, errors.New("malformed SASL mechanism list")
 		}
 		c, err := authn.NewSCRAMClient(a.cred)
 		if err != nil {
@@ -72,8 +60,8 @@ func (a *credAuth) Respond(req []byte, st *tls.ConnectionState) ([]byte, error) 
 			return nil, fmt.Errorf("SCRAM login: %w", err)
 		}
 		a.scram = c
-		return appendSASLInitial(nil, mech, first), nil
-	case authSASLContinue:
+		return wire.AppendSASLInitialResponse(nil, mech, first), nil
+	case wire.AuthSASLContinue:
 		if a.scram == nil {
 			return nil, errors.New("SASLContinue before SASL")
 		}
@@ -82,7 +70,7 @@ func (a *credAuth) Respond(req []byte, st *tls.ConnectionState) ([]byte, error) 
 			return nil, fmt.Errorf("SCRAM login: %w", err)
 		}
 		return appendSASLResponse(nil, final), nil
-	case authSASLFinal:
+	case wire.AuthSASLFinal:
 		if a.scram == nil {
 			return nil, errors.New("SASLFinal before SASL")
 		}
@@ -99,15 +87,6 @@ func appendPassword(dst []byte, pw string) []byte {
 	dst, s := wire.AppendHeader(dst, 'p')
 	dst = append(dst, pw...)
 	dst = append(dst, 0)
-	return wire.Finish(dst, s)
-}
-
-func appendSASLInitial(dst []byte, mech string, data []byte) []byte {
-	dst, s := wire.AppendHeader(dst, 'p')
-	dst = append(dst, mech...)
-	dst = append(dst, 0)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(data)))
-	dst = append(dst, data...)
 	return wire.Finish(dst, s)
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -166,8 +165,7 @@ func (d *Dialer) attempt(ctx context.Context, network, addr, host string, useTLS
 // startTLS sends SSLRequest and, when the server agrees, upgrades the
 // connection; a refusal is an error only when TLS is required.
 func (s *Server) startTLS(t *tlsconf.Server, host string) error {
-	req := []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f} // SSLRequest: 80877103
-	if _, err := s.conn.Write(req); err != nil {
+	if _, err := s.conn.Write(wire.AppendSSLRequest(nil)); err != nil {
 		return fmt.Errorf("send SSLRequest to %s: %w", s.Addr, err)
 	}
 	// Read exactly one byte: anything after it belongs to TLS.
@@ -197,18 +195,15 @@ func (s *Server) startTLS(t *tlsconf.Server, host string) error {
 // login sends the startup packet, runs the authentication exchange and
 // reads the server's parameters up to its first ReadyForQuery.
 func (s *Server) login(params map[string]string, auth Authenticator) error {
-	pkt := []byte{0, 0, 0, 0, 0, 3, 0, 0} // length, protocol 3.0
+	pkt, st := wire.AppendStartupHeader(nil, wire.ProtocolVersion(3, 0))
 	for k, v := range params {
 		if v == "" && k != "database" {
 			continue
 		}
-		pkt = append(pkt, k...)
-		pkt = append(pkt, 0)
-		pkt = append(pkt, v...)
-		pkt = append(pkt, 0)
+		pkt = wire.AppendCString(pkt, k)
+		pkt = wire.AppendCString(pkt, v)
 	}
-	pkt = append(pkt, 0)
-	binary.BigEndian.PutUint32(pkt, uint32(len(pkt)))
+	pkt = wire.FinishStartup(append(pkt, 0), st)
 	if _, err := s.conn.Write(pkt); err != nil {
 		return fmt.Errorf("send startup to %s: %w", s.Addr, err)
 	}
@@ -220,10 +215,11 @@ func (s *Server) login(params map[string]string, auth Authenticator) error {
 		}
 		switch typ {
 		case 'R':
-			if len(body) < 4 {
+			code, _, ok := wire.ParseAuth(body)
+			if !ok {
 				return fmt.Errorf("login to %s: short authentication message", s.Addr)
 			}
-			if binary.BigEndian.Uint32(body) == 0 { // AuthenticationOk
+			if code == wire.AuthOK {
 				continue
 			}
 			if auth == nil {
@@ -243,11 +239,11 @@ func (s *Server) login(params map[string]string, auth Authenticator) error {
 		case 'S':
 			s.setParam(body)
 		case 'K':
-			if len(body) < 8 {
+			pid, key, ok := wire.ParseBackendKeyData(body)
+			if !ok {
 				return fmt.Errorf("login to %s: short BackendKeyData", s.Addr)
 			}
-			s.PID = binary.BigEndian.Uint32(body)
-			s.Key = append([]byte(nil), body[4:]...)
+			s.PID, s.Key = pid, append([]byte(nil), key...)
 		case 'Z':
 			if len(body) == 1 {
 				s.Status = body[0]

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -204,12 +203,7 @@ func (s *Server) Cancel(ctx context.Context) error {
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
-	msg := make([]byte, 0, 16+len(s.Key))
-	msg = append(msg, 0, 0, 0, 0, 0x04, 0xd2, 0x16, 0x2e) // length, then code 80877102
-	msg = append(msg, byte(s.PID>>24), byte(s.PID>>16), byte(s.PID>>8), byte(s.PID))
-	msg = append(msg, s.Key...)
-	n := len(msg)
-	msg[0], msg[1], msg[2], msg[3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+	msg := wire.AppendCancelRequest(make([]byte, 0, 12+len(s.Key)), s.PID, s.Key)
 	if _, err := c.Write(msg); err != nil {
 		return fmt.Errorf("send cancel to %s: %w", s.Addr, err)
 	}
@@ -236,14 +230,13 @@ func (s *Server) QueryRow(ctx context.Context, sql, arg string) (row []*string, 
 	b = append(b, 0, 0) // portal, statement: unnamed
 	b = append(b, 0, 0) // no parameter formats: text
 	b = append(b, 0, 1) // one parameter
-	b = binary.BigEndian.AppendUint32(b, uint32(len(arg)))
-	b = append(b, arg...)
+	b = wire.AppendValue(b, arg)
 	b = append(b, 0, 0) // no result formats: text
 	b = wire.Finish(b, st)
 	b, st = wire.AppendHeader(b, 'E')
 	b = append(b, 0, 0, 0, 0, 0) // unnamed portal, no row limit
 	b = wire.Finish(b, st)
-	b = append(b, 'S', 0, 0, 0, 4)
+	b = wire.AppendSync(b)
 	s.buf = b
 	if _, err := s.conn.Write(b); err != nil {
 		return nil, false, fmt.Errorf("send query to %s: %w", s.Addr, err)
@@ -283,28 +276,23 @@ func (s *Server) QueryRow(ctx context.Context, sql, arg string) (row []*string, 
 
 // decodeRow splits a DataRow body into text columns.
 func decodeRow(body []byte) ([]*string, error) {
-	if len(body) < 2 {
+	n, body, ok := wire.Uint16(body)
+	if !ok {
 		return nil, errors.New("short DataRow")
 	}
-	n := int(binary.BigEndian.Uint16(body))
-	body = body[2:]
 	row := make([]*string, 0, n)
 	for range n {
-		if len(body) < 4 {
-			return nil, errors.New("short DataRow")
+		v, null, rest, ok := wire.Value(body)
+		if !ok {
+			return nil, errors.New("malformed DataRow column")
 		}
-		l := int32(binary.BigEndian.Uint32(body))
-		body = body[4:]
-		if l < 0 {
+		body = rest
+		if null {
 			row = append(row, nil)
 			continue
 		}
-		if int(l) > len(body) {
-			return nil, errors.New("DataRow column longer than the message")
-		}
-		v := string(body[:l])
-		row = append(row, &v)
-		body = body[l:]
+		s := string(v)
+		row = append(row, &s)
 	}
 	return row, nil
 }
