@@ -11,7 +11,8 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o pgbun ./cmd/pgbun
 
-# Everything CI runs: formatting, vet, the race-enabled tests against a real
+# Everything CI runs: formatting, vet (also for macOS and FreeBSD, which
+# builds everything there), the race-enabled tests against a real
 # PostgreSQL and real client libraries, and a short run of every fuzz target.
 test: deps drivers lint unit fuzz
 
@@ -22,6 +23,8 @@ lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
+	GOOS=freebsd GOARCH=amd64 $(GO) vet ./...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh

@@ -71,18 +71,31 @@ func NewStore(pairs ...FilePair) (*Store, error) {
 // previous certificates stay in service and the error says which file is at
 // fault; connections are never left without a certificate.
 func (s *Store) Reload() error {
+	commit, err := s.Stage()
+	if err != nil {
+		return err
+	}
+	commit()
+	return nil
+}
+
+// Stage re-reads every file pair and builds their certificates without
+// putting them in service: commit does that, so a caller can stage the
+// certificates with the rest of a new configuration and apply them only if
+// all of it is sound. An error leaves the certificates in service as they
+// are.
+func (s *Store) Stage() (commit func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	files, digest, err := s.read()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	next, err := s.build(files, digest)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.cur.Store(next)
-	return nil
+	return func() { s.cur.Store(next) }, nil
 }
 
 // reloadIfChanged reloads when the files' bytes differ from the ones in

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -11,8 +10,6 @@ import (
 	"github.com/pgbun/pgbun/admin"
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
-	"golang.org/x/sys/unix"
-	"net"
 )
 
 // serveConsole runs the admin console for a client that connected to the
@@ -93,24 +90,4 @@ func (cc consoleControl) WaitClose(ctx context.Context, db string) error {
 }
 func (cc consoleControl) Set(key, value string) error {
 	return cc.g.SetKey(strings.TrimSpace(key), strings.TrimSpace(value))
-}
-
-// peerIsSelf reports whether the process at the other end of a Unix
-// socket runs as pgbun's own user (SO_PEERCRED).
-func peerIsSelf(conn net.Conn) bool {
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return false
-	}
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var uid = -1
-	rc.Control(func(fd uintptr) {
-		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-			uid = int(cred.Uid)
-		}
-	})
-	return uid == os.Getuid()
 }

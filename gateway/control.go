@@ -188,7 +188,7 @@ func (g *Gateway) Kill(db string) error {
 		p.Pause()
 	}
 	for _, c := range g.clientList() {
-		if c.ready.Load() && (c.poolKey().Database == db || strings.HasPrefix(c.poolKey().Database, db+"/")) {
+		if k, ok := c.poolKey(); ok && c.ready.Load() && (k.Database == db || strings.HasPrefix(k.Database, db+"/")) {
 			c.kill(wire.Fatal(wire.CodeAdminShutdown, "database %s was killed by an administrator", db))
 		}
 	}
@@ -252,11 +252,13 @@ func (g *Gateway) ReloadFromSource() error {
 // SetKey changes one setting of the running configuration (SET key =
 // value); the file is not touched, so the next reload from it wins.
 func (g *Gateway) SetKey(key, value string) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
 	next, err := config.With(g.state.Load().cfg, key, value)
 	if err != nil {
 		return err
 	}
-	return g.Reload(next)
+	return g.reloadLocked(next)
 }
 
 func orAll(db string) string {

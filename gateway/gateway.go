@@ -71,6 +71,10 @@ type Gateway struct {
 	bg     context.Context // ends at Close: housekeeping, in-flight dials
 	stopBG context.CancelFunc
 
+	// reloadMu orders reloads (SIGHUP, RELOAD, console SET): each builds
+	// on the state the one before it committed.
+	reloadMu sync.Mutex
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	clients   map[*client]struct{}
@@ -124,6 +128,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	go g.runReaper()
 	if g.parker, err = newParker(); err != nil {
 		log.Warn("idle clients will not be parked", "err", err)
+		g.wg.Add(1)
+		go g.runMemoryRelease() // the parker's tick does it otherwise
 	} else {
 		g.wg.Add(1)
 		go g.runParker()
@@ -259,6 +265,14 @@ func (g *Gateway) closeClients() {
 // error the running configuration stays and the error is returned.
 // Existing pools keep their servers; settings apply as servers cycle.
 func (g *Gateway) Reload(cfg *config.Config) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	return g.reloadLocked(cfg)
+}
+
+// reloadLocked is Reload with g.reloadMu held. Nothing running changes
+// until the new state is built whole: then it is committed at once.
+func (g *Gateway) reloadLocked(cfg *config.Config) error {
 	old := g.state.Load()
 	next := *cfg
 	held := config.KeepUnreloadable(old.cfg, &next)
@@ -272,6 +286,10 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	}
 	for _, k := range held {
 		g.log.Warn("setting changed in the file cannot change at run time; restart pgbun to apply it", "key", k)
+	}
+	if st.commitFiles != nil {
+		st.commitFiles()
+		st.commitFiles = nil
 	}
 	g.state.Store(st)
 	g.reconfigurePools(old, st)

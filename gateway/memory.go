@@ -3,6 +3,7 @@ package gateway
 import (
 	"runtime/debug"
 	"runtime/metrics"
+	"time"
 )
 
 // Most of a busy pooler's memory is garbage between collections: the Go
@@ -73,4 +74,24 @@ func (g *Gateway) releaseMemory() {
 		defer g.wg.Done()
 		debug.FreeOSMemory()
 	}()
+}
+
+// runMemoryRelease gives free heap back to the operating system when the
+// process goes quiet, on its own tick, where there is no parker whose tick
+// does it.
+func (g *Gateway) runMemoryRelease() {
+	defer g.wg.Done()
+	t := time.NewTicker(parkTick)
+	defer t.Stop()
+	mem := newMemReleaser()
+	for {
+		select {
+		case <-g.bg.Done():
+			return
+		case <-t.C:
+			if mem.tick() {
+				g.releaseMemory()
+			}
+		}
+	}
 }

@@ -4,36 +4,38 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/user"
 	"strconv"
-
-	"golang.org/x/sys/unix"
 )
 
 // peerUser returns the operating-system user at the other end of a Unix
-// socket (SO_PEERCRED), for the hba peer method.
+// socket (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS and FreeBSD), for
+// the hba peer method. Where the system offers neither it fails, and so
+// does peer authentication.
 func peerUser(conn net.Conn) (string, error) {
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
 		return "", errors.New("peer authentication needs a Unix-socket connection")
 	}
-	rc, err := uc.SyscallConn()
+	uid, err := peerUID(uc)
 	if err != nil {
 		return "", err
 	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return "", err
-	}
-	if cerr != nil {
-		return "", fmt.Errorf("SO_PEERCRED: %w", cerr)
-	}
-	u, err := user.LookupId(strconv.Itoa(int(cred.Uid)))
+	u, err := user.LookupId(strconv.Itoa(uid))
 	if err != nil {
-		return "", fmt.Errorf("peer uid %d: %w", cred.Uid, err)
+		return "", fmt.Errorf("peer uid %d: %w", uid, err)
 	}
 	return u.Username, nil
+}
+
+// peerIsSelf reports whether the process at the other end of a Unix
+// socket runs as pgbun's own user.
+func peerIsSelf(conn net.Conn) bool {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return false
+	}
+	uid, err := peerUID(uc)
+	return err == nil && uid == os.Getuid()
 }

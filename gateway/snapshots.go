@@ -25,7 +25,10 @@ func (g *Gateway) Pools() []snapshot.Pool {
 	type counts struct{ active, waiting, cancel int }
 	byPool := make(map[pool.Key]*counts)
 	for _, c := range clients {
-		k := c.poolKey()
+		k, ok := c.poolKey()
+		if !ok {
+			continue
+		}
 		n := byPool[k]
 		if n == nil {
 			n = &counts{}
@@ -84,12 +87,14 @@ func (g *Gateway) clientList() []*client {
 	return out
 }
 
-// poolKey is the pool a logged-in client belongs to.
-func (c *client) poolKey() pool.Key {
+// poolKey is the pool a client belongs to; false until it has one. (A
+// client still logging in has none, and its names are written by its own
+// goroutine meanwhile: they are not for other goroutines to read.)
+func (c *client) poolKey() (pool.Key, bool) {
 	if p := c.pool.Load(); p != nil {
-		return p.Key
+		return p.Key, true
 	}
-	return pool.Key{Database: c.dbname, User: c.user}
+	return pool.Key{}, false
 }
 
 func splitAddr(a net.Addr) (string, int) {

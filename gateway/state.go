@@ -27,6 +27,10 @@ type state struct {
 	sni       sniRoutes
 	clientTLS *tlsconf.Client
 	serverTLS *tlsconf.Server
+	// commitFiles puts certificates re-read from the running state's
+	// files into service; Reload calls it once the state is committed.
+	// nil when there is nothing to put in.
+	commitFiles func()
 }
 
 // buildState loads what cfg points at. notes are remarks for the log
@@ -67,11 +71,14 @@ func buildState(cfg *config.Config, prev *state, acme *certs.ACME) (*state, []st
 	if g.ClientTLS.CertFile != "" {
 		pairs := certPairs(&g.ClientTLS)
 		if prev != nil && prev.files != nil && slices.Equal(certPairs(&prev.cfg.General.ClientTLS), pairs) {
-			// Same files: re-read them, keeping the old pair if the new one is broken.
-			if err := prev.files.Reload(); err != nil {
+			// Same files: re-read them, keeping the old pair if the new one
+			// is broken. The store is shared with the running state, so
+			// the new pair goes into service only when this state does.
+			commit, err := prev.files.Stage()
+			if err != nil {
 				notes = append(notes, fmt.Sprintf("client TLS certificate not reloaded, keeping the previous one: %v", err))
 			}
-			st.files = prev.files
+			st.files, st.commitFiles = prev.files, commit
 		} else {
 			store, err := certs.NewStore(pairs...)
 			if err != nil {

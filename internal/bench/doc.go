@@ -79,4 +79,8 @@
 // A target that cannot start or that refuses a mode (pgbun before it
 // supports transaction pooling, say) shows as an error in its rows, the
 // other targets still run, and the exit status is 1.
+//
+// The benchmark runs on Linux only: it reads /proc and has the kernel
+// stop the processes it starts when it dies. Elsewhere it says so and
+// exits with status 2.
 package main

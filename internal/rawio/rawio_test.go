@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -42,8 +43,8 @@ func pair(t *testing.T, network string) (net.Conn, net.Conn) {
 		t.Fatal(r.err)
 	}
 	w := Wrap(a)
-	if _, ok := w.(*Conn); !ok {
-		t.Fatalf("Wrap(%T) did not wrap", a)
+	if _, ok := w.(*Conn); ok != wraps {
+		t.Fatalf("Wrap(%T): wrapped %v, want %v", a, ok, wraps)
 	}
 	t.Cleanup(func() { w.Close(); r.c.Close() })
 	return w, r.c
@@ -168,6 +169,48 @@ func TestNotASocket(t *testing.T) {
 	defer b.Close()
 	if Wrap(a) != a {
 		t.Fatal("Wrap changed a connection that is not a socket")
+	}
+}
+
+func TestPeek(t *testing.T) {
+	w, peer := pair(t, "tcp")
+	rc, err := peer.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peek := func() syscall.Errno {
+		var e syscall.Errno
+		var b [1]byte
+		if err := rc.Control(func(fd uintptr) { e = Peek(fd, b[:]) }); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	// waitPeek peeks until something other than EAGAIN comes back.
+	waitPeek := func() syscall.Errno {
+		deadline := time.Now().Add(5 * time.Second)
+		e := peek()
+		for e == syscall.EAGAIN && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+			e = peek()
+		}
+		return e
+	}
+	if e := peek(); e != syscall.EAGAIN {
+		t.Fatalf("Peek with nothing sent = %v, want EAGAIN", e)
+	}
+	w.Write([]byte("p"))
+	if e := waitPeek(); e != 0 {
+		t.Fatalf("Peek with data = %v, want 0", e)
+	}
+	// The byte is still there for the read.
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(peer, b); err != nil || b[0] != 'p' {
+		t.Fatalf("read after Peek: %q, %v", b, err)
+	}
+	w.Close()
+	if e := waitPeek(); e != 0 {
+		t.Fatalf("Peek at the end of the stream = %v, want 0", e)
 	}
 }
 

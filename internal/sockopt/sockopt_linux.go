@@ -1,4 +1,3 @@
-// Package sockopt sets TCP socket options that net does not expose.
 package sockopt
 
 import (
@@ -12,7 +11,8 @@ import (
 
 // UserTimeout sets TCP_USER_TIMEOUT: how long sent data may stay
 // unacknowledged before the kernel drops the connection. It does nothing
-// for zero durations and non-TCP connections.
+// for zero durations and non-TCP connections. Only Linux has the option;
+// elsewhere UserTimeout does nothing and reports no error.
 func UserTimeout(c net.Conn, d time.Duration) error {
 	tc, ok := c.(*net.TCPConn)
 	if !ok || d <= 0 {
