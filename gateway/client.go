@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
@@ -65,6 +66,8 @@ type client struct {
 	killMu   sync.Mutex
 	killErr  *wire.Error
 	wake     func()
+	// waitCancel ends the client's wait for a server (see acquire).
+	waitCancel context.CancelCauseFunc
 
 	ip     netip.Addr  // remote address; invalid for Unix sockets
 	sni    string      // TLS server name, lower case
@@ -170,6 +173,7 @@ func (c *client) abort() {
 	c.aborted = true
 	c.abortMu.Unlock()
 	c.raw.Close()
+	c.endWait()
 	c.wakeParked()
 }
 
@@ -190,6 +194,7 @@ func (c *client) kill(err *wire.Error) {
 	}
 	wake := c.wake
 	c.killMu.Unlock()
+	c.endWait()
 	if wake != nil {
 		wake()
 		return

@@ -270,7 +270,7 @@ func (g *Gateway) serverAuth(db *config.Database, user string) pool.Authenticato
 // a new one on which the client authenticates itself, through pgbun.
 func (g *Gateway) connectServer(c *client, st *state, rt *route) (*pool.Server, error) {
 	gen := &st.cfg.General
-	ctx := context.Background()
+	ctx := g.bg // a closing gateway ends the login
 	if gen.AuthType == config.AuthServer {
 		if gen.ServerConnectTimeout > 0 && gen.ClientLoginTimeout > 0 {
 			var cancel context.CancelFunc
@@ -283,7 +283,10 @@ func (g *Gateway) connectServer(c *client, st *state, rt *route) (*pool.Server, 
 	// Authenticated: the login deadline no longer applies, waiting for a
 	// server is bounded by query_wait_timeout (the pool's WaitTimeout).
 	c.raw.SetDeadline(timeZero)
-	s, err := rt.pool.Acquire(ctx)
+	if s := rt.pool.TryAcquire(); s != nil {
+		return s, nil
+	}
+	s, err := g.acquire(c, rt.pool)
 	return s, serverError(err)
 }
 
@@ -311,7 +314,7 @@ func serverError(err error) error {
 		return &loginError{client: wire.Fatal(wire.CodeProtocolViolation, "query_wait_timeout"), reason: err.Error()}
 	case errors.Is(err, pool.ErrClosed):
 		return wire.Fatal(wire.CodeAdminShutdown, "pgbun is shutting down")
-	case errors.Is(err, errClientGone):
+	case errors.Is(err, errClientGone), errors.Is(err, errKilled):
 		return err
 	}
 	return &loginError{client: wire.Fatal(wire.CodeConnectionFailure, "server connection failed"), reason: fmt.Sprint(err)}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"runtime/debug"
 	"slices"
@@ -352,9 +351,10 @@ func (s *txnSession) link() error {
 	if srv == nil {
 		s.c.waitSince.Store(time.Now().UnixNano())
 		s.c.state.Store(int32(stateWaiting))
-		// The pool bounds the wait by query_wait_timeout.
+		// The pool bounds the wait by query_wait_timeout; a client that
+		// hangs up or is killed meanwhile leaves the queue at once.
 		var err error
-		if srv, err = s.rt.pool.Acquire(context.Background()); err != nil {
+		if srv, err = s.g.acquire(s.c, s.rt.pool); err != nil {
 			return serverError(err)
 		}
 	}

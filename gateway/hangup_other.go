@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package gateway
+
+// tcpPeerClosed is Linux's TCP state check; elsewhere the peek alone
+// decides.
+func tcpPeerClosed(fd int) bool { return false }

@@ -1,0 +1,109 @@
+package gateway_test
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// poolWaiting returns how many clients wait for a server of db's pool.
+func poolWaiting(p *proxy, db string) int {
+	for _, row := range p.gw.Pools() {
+		if row.Database == db {
+			return row.ClWaiting
+		}
+	}
+	return 0
+}
+
+// TestQueuedClientHangsUp: a client that hangs up while it waits for a
+// server leaves the queue at once, even with query_wait_timeout = 0
+// (wait for ever), in session and in transaction pooling; the server
+// then goes to the next client in line.
+func TestQueuedClientHangsUp(t *testing.T) {
+	for _, mode := range []string{"session", "transaction"} {
+		t.Run(mode, func(t *testing.T) {
+			p := start(t, setup{general: map[string]string{
+				"pool_mode": mode, "default_pool_size": "1", "query_wait_timeout": "0"}})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			holder := p.connect(t, scramUser, scramPass, appDB)
+			var quitter interface{ Close() error }
+			done := make(chan error, 1)
+			if mode == "transaction" {
+				// Logged in first: a login needs a server too.
+				q := p.connect(t, scramUser, scramPass, appDB)
+				quitter = q.PgConn().Conn()
+				if _, err := holder.Exec(ctx, "begin"); err != nil {
+					t.Fatal(err)
+				}
+				go func() { _, err := q.Exec(ctx, "select 1"); done <- err }()
+			} else {
+				// The login itself waits for the only server.
+				go func() {
+					q, err := connectFrom(ctx, "127.0.0.1", p.url(scramUser, scramPass, appDB))
+					if err == nil {
+						q.Close(ctx)
+					}
+					done <- err
+				}()
+			}
+			waitFor(t, 10*time.Second, func() bool { return poolWaiting(p, appDB) == 1 })
+			if quitter != nil {
+				quitter.Close()
+			} else {
+				cancel() // pgx closes the socket when its context ends
+			}
+			<-done
+			waitFor(t, 2*time.Second, func() bool { return poolWaiting(p, appDB) == 0 })
+			// The server goes to the next client, not to the one that left.
+			if mode == "transaction" {
+				if _, err := holder.Exec(context.Background(), "commit"); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				holder.Close(context.Background())
+			}
+			next := p.connect(t, scramUser, scramPass, appDB)
+			queryString(t, next, "select 'served'")
+		})
+	}
+}
+
+// TestQueuedClientKilled: KILL_CLIENT ends a client's wait for a server at
+// once.
+func TestQueuedClientKilled(t *testing.T) {
+	p := start(t, setup{general: map[string]string{
+		"pool_mode": "transaction", "default_pool_size": "1", "query_wait_timeout": "0"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	holder := p.connect(t, scramUser, scramPass, appDB)
+	q := p.connect(t, scramUser, scramPass, appDB)
+	if _, err := holder.Exec(ctx, "begin"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := q.Exec(ctx, "select 1"); done <- err }()
+	waitFor(t, 10*time.Second, func() bool { return poolWaiting(p, appDB) == 1 })
+	var killed bool
+	for _, c := range p.gw.Clients() {
+		if c.State == "waiting" {
+			if err := p.gw.KillClient(c.ID); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	if !killed {
+		t.Fatal("no waiting client listed")
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("killed client's query succeeded")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("KILL_CLIENT did not end the wait")
+	}
+	waitFor(t, 2*time.Second, func() bool { return poolWaiting(p, appDB) == 0 })
+}
