@@ -168,7 +168,7 @@ func (g *Gateway) loginMethod(c *client, st *state) (config.AuthType, map[string
 // work; a locked-out source or user is refused even with the right
 // password.
 func (g *Gateway) beginAttempt(c *client, st *state) (*policy.Attempt, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), authQueryTimeout(st))
+	ctx, cancel := context.WithTimeout(g.bg, authQueryTimeout(st)) // a closing gateway ends the wait
 	defer cancel()
 	attempt, err := g.throttle.BeginWait(ctx, c.ip, c.user)
 	if err != nil {

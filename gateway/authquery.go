@@ -45,7 +45,7 @@ func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error)
 	l.fetch = func(ctx context.Context, user string) (string, bool, error) {
 		return runAuthQuery(ctx, ap, query, user)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), authQueryTimeout(st))
+	ctx, cancel := context.WithTimeout(g.bg, authQueryTimeout(st)) // a closing gateway ends the wait
 	defer cancel()
 	res, err := g.authq.Get(ctx, l.key, c.user, l.fetch)
 	if missingDatabase(err) {
@@ -76,7 +76,7 @@ func (g *Gateway) refetch(st *state, l *userLookup, user string) (authn.Secret, 
 	if !l.cached || l.fetch == nil {
 		return authn.Secret{}, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), authQueryTimeout(st))
+	ctx, cancel := context.WithTimeout(g.bg, authQueryTimeout(st)) // a closing gateway ends the wait
 	defer cancel()
 	res, changed, err := g.authq.Refresh(ctx, l.key, user, l.fetch)
 	if err != nil || !changed || !res.Found {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"log/slog"
@@ -73,7 +74,7 @@ func FuzzAdmit(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 8, 0, 2, 0, 0})
 	f.Add(packet(3<<16, "user"))
 	st := testState(f)
-	g := &Gateway{log: slog.New(slog.NewTextHandler(io.Discard, nil)), keyring: authn.NewKeyring()}
+	g := &Gateway{log: slog.New(slog.NewTextHandler(io.Discard, nil)), keyring: authn.NewKeyring(), bg: context.Background()}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := newClient(&memConn{r: bytes.NewReader(data)})
 		done := make(chan struct{})
@@ -136,7 +137,7 @@ func FuzzLogin(f *testing.F) {
 	f.Add([]byte{'p', 0, 0, 0, 3})
 	f.Add([]byte{'Q', 0, 0, 0, 4})
 	st := testState(f)
-	g := &Gateway{log: slog.New(slog.NewTextHandler(io.Discard, nil)), keyring: authn.NewKeyring(),
+	g := &Gateway{log: slog.New(slog.NewTextHandler(io.Discard, nil)), keyring: authn.NewKeyring(), bg: context.Background(),
 		authq: authn.NewQueryCache(authn.QueryCacheConfig{}, nil), loginWork: make(chan struct{}, 1)}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := newClient(&memConn{r: bytes.NewReader(data)})
