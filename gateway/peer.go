@@ -39,3 +39,17 @@ func peerIsSelf(conn net.Conn) bool {
 	uid, err := peerUID(uc)
 	return err == nil && uid == os.Getuid()
 }
+
+// peerUID returns the user id of the process at the other end of uc, as
+// the system's peer-credential option (peerCredUID) reads it.
+func peerUID(uc *net.UnixConn) (int, error) {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	uid, cerr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) { uid, cerr = peerCredUID(int(fd)) }); err != nil {
+		return -1, err
+	}
+	return uid, cerr
+}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/pgbun/pgbun/internal/localca"
 )
 
 // A cluster directory outlives its creator when that process dies without
@@ -47,7 +49,7 @@ func writeOwner(dir string) error {
 	if !ok {
 		return nil
 	}
-	return writeFileMode(filepath.Join(dir, ownerFile), []byte(id+"\n"), 0o644)
+	return localca.WriteFileMode(filepath.Join(dir, ownerFile), []byte(id+"\n"), 0o644)
 }
 
 // sweepStale removes the cluster directories in tmp whose creator has exited
@@ -135,22 +137,4 @@ func processStart(pid int) (start string, ok bool) {
 		return "", false
 	}
 	return f[19], true
-}
-
-// writeFileMode writes data to path and sets its mode to perm whatever the
-// umask or an earlier file at path had.
-func writeFileMode(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

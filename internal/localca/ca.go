@@ -115,7 +115,7 @@ func (ca *CA) Pool() *x509.CertPool {
 
 // WriteCert writes the CA certificate in PEM to path with mode 0644.
 func (ca *CA) WriteCert(path string) error {
-	if err := writeFileMode(path, ca.CertPEM(), 0o644); err != nil {
+	if err := WriteFileMode(path, ca.CertPEM(), 0o644); err != nil {
 		return fmt.Errorf("write ca certificate: %w", err)
 	}
 	return nil
@@ -216,10 +216,10 @@ func (ca *CA) issue(tmpl *x509.Certificate, alg KeyAlg, validity time.Duration) 
 func (kp *KeyPair) WriteFiles(dir, base string) (certFile, keyFile string, err error) {
 	certFile = filepath.Join(dir, base+".crt")
 	keyFile = filepath.Join(dir, base+".key")
-	if err := writeFileMode(certFile, kp.CertPEM, 0o644); err != nil {
+	if err := WriteFileMode(certFile, kp.CertPEM, 0o644); err != nil {
 		return "", "", fmt.Errorf("write certificate: %w", err)
 	}
-	if err := writeFileMode(keyFile, kp.KeyPEM, 0o600); err != nil {
+	if err := WriteFileMode(keyFile, kp.KeyPEM, 0o600); err != nil {
 		return "", "", fmt.Errorf("write private key: %w", err)
 	}
 	return certFile, keyFile, nil
@@ -259,10 +259,10 @@ func randomSerial() (*big.Int, error) {
 	return s.Add(s, big.NewInt(1)), nil
 }
 
-// writeFileMode writes data to path and sets its mode to perm even when the
+// WriteFileMode writes data to path and sets its mode to perm even when the
 // file already existed with another mode (os.WriteFile keeps an existing
 // file's mode, which would leave a key readable).
-func writeFileMode(path string, data []byte, perm os.FileMode) error {
+func WriteFileMode(path string, data []byte, perm os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
