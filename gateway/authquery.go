@@ -141,20 +141,8 @@ func (g *Gateway) authPool(st *state, t target, authUser, authDB string) (*pool.
 		Database: "auth_query:" + serverDB + "@" + strings.Join(db.Host, ",") + ":" + strconv.Itoa(db.Port),
 		User:     authUser,
 	}
-	gen := &st.cfg.General
 	p := g.pools.Get(key, func() *pool.Pool {
-		d := &pool.Dialer{
-			Hosts:       db.Host,
-			Port:        db.Port,
-			TLS:         st.serverTLS,
-			Timeout:     gen.ServerConnectTimeout,
-			UserTimeout: gen.TCPUserTimeout,
-			Startup:     map[string]string{"user": authUser, "database": serverDB, "application_name": "pgbun auth_query"},
-		}
-		if len(d.Hosts) == 0 && gen.UnixSocketDir != "" {
-			d.Hosts = []string{gen.UnixSocketDir}
-		}
-		set := pool.Settings{Size: 2, Lifetime: gen.ServerLifetime, IdleTimeout: gen.ServerIdleTimeout, LoginRetry: gen.ServerLoginRetry}
+		d, set := authPoolPlan(st, db, authUser, serverDB)
 		return pool.New(key, d, set, func() pool.Authenticator { return g.serverAuth(db, authUser) })
 	})
 	return p, serverDB, nil

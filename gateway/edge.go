@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/certs"
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
@@ -14,30 +13,6 @@ import (
 
 // acmeStartTimeout bounds obtaining the managed certificates at start-up.
 const acmeStartTimeout = 5 * time.Minute
-
-func admissionConfig(cfg *config.Config) policy.AdmissionConfig {
-	g := &cfg.General
-	return policy.AdmissionConfig{
-		MaxConnPerAddr:     g.MaxClientConnPerAddr,
-		RatePerAddr:        g.ClientConnectRatePerAddr,
-		MaxUnauthenticated: g.MaxUnauthenticatedClients,
-	}
-}
-
-func throttleConfig(cfg *config.Config) policy.ThrottleConfig {
-	g := &cfg.General
-	return policy.ThrottleConfig{
-		Failures:   g.AuthThrottleFailures,
-		Window:     g.AuthThrottleWindow,
-		Lockout:    g.AuthThrottleLockout,
-		LockoutMax: g.AuthThrottleLockoutMax,
-	}
-}
-
-func authQueryCacheConfig(cfg *config.Config) authn.QueryCacheConfig {
-	g := &cfg.General
-	return authn.QueryCacheConfig{Size: g.AuthCacheSize, TTL: g.AuthCacheTTL, NegativeTTL: g.AuthNegativeCacheTTL}
-}
 
 // newACME prepares the certificate manager the configuration asks for;
 // StartCertificates then obtains the certificates. acme_* settings cannot

@@ -158,53 +158,6 @@ func (g *Gateway) credsFor(key pool.Key, origin poolOrigin) func() pool.Authenti
 	}
 }
 
-// poolPlan derives how a pool makes servers (and a fingerprint of it, to
-// tell on reload whether its servers must be recycled) and its settings.
-func (g *Gateway) poolPlan(st *state, key pool.Key, db *config.Database, serverDB string, ps config.PoolSettings) (*pool.Dialer, pool.Settings, string) {
-	gen := &st.cfg.General
-	d := &pool.Dialer{
-		Hosts:       db.Host,
-		Port:        db.Port,
-		RoundRobin:  db.LoadBalanceHosts == "round-robin",
-		TLS:         st.serverTLS,
-		Timeout:     gen.ServerConnectTimeout,
-		UserTimeout: gen.TCPUserTimeout,
-		Startup: map[string]string{
-			"user":             key.User,
-			"database":         serverDB,
-			"client_encoding":  db.ClientEncoding,
-			"DateStyle":        db.DateStyle,
-			"TimeZone":         db.TimeZone,
-			"application_name": db.ApplicationName,
-		},
-		ConnectQuery: db.ConnectQuery,
-	}
-	if len(d.Hosts) == 0 && gen.UnixSocketDir != "" {
-		d.Hosts = []string{gen.UnixSocketDir}
-	}
-	set := pool.Settings{
-		Size:           ps.Size,
-		MinSize:        ps.MinSize,
-		ReserveSize:    ps.ReserveSize,
-		ReserveTimeout: ps.ReserveTimeout,
-		Lifetime:       ps.ServerLifetime,
-		IdleTimeout:    ps.ServerIdleTimeout,
-		LoginRetry:     gen.ServerLoginRetry,
-		WaitTimeout:    gen.QueryWaitTimeout,
-		CheckQuery:     gen.ServerCheckQuery,
-		CheckDelay:     gen.ServerCheckDelay,
-		CheckDisabled:  gen.ServerCheckDisabled,
-	}
-	if ps.Mode == config.PoolSession || gen.ServerResetQueryAlways {
-		set.ResetQuery = gen.ServerResetQuery
-	}
-	t := gen.ServerTLS
-	fp := fmt.Sprintf("%q %d %v %q %q %q %q %q %q %q %s %q %q %q %q", d.Hosts, d.Port, d.RoundRobin, serverDB,
-		db.ClientEncoding, db.DateStyle, db.TimeZone, db.ApplicationName, db.ConnectQuery, db.Password,
-		t.SSLMode, t.CAFile, t.CertFile, t.KeyFile, t.Protocols+"/"+t.Ciphers)
-	return d, set, fp
-}
-
 // reconfigurePools applies a new configuration to existing pools: new
 // sizes and timers at once, and pools whose server definition changed
 // recycle their servers as they are released.
