@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pgbun/pgbun/authn"
@@ -137,10 +135,7 @@ func (g *Gateway) authPool(st *state, t target, authUser, authDB string) (*pool.
 			serverDB = authDB
 		}
 	}
-	key := pool.Key{
-		Database: "auth_query:" + serverDB + "@" + strings.Join(db.Host, ",") + ":" + strconv.Itoa(db.Port),
-		User:     authUser,
-	}
+	key := pool.Key{Database: serverDB, User: authUser, Lookup: db.Name}
 	p := g.pools.Get(key, func() *pool.Pool {
 		d, set := authPoolPlan(st, db, authUser, serverDB)
 		return pool.New(key, d, set, func() pool.Authenticator { return g.serverAuth(db, authUser) })
@@ -171,4 +166,17 @@ func runAuthQuery(ctx context.Context, ap *pool.Pool, query, user string) (strin
 		return "", false, nil
 	}
 	return *row[1], true, nil
+}
+
+// reconfigureLookupPool applies a new configuration to a pool auth_query
+// runs on: its entry's hosts, port and credentials as they are now, or,
+// when the entry is gone, no server beyond the ones in use.
+func (g *Gateway) reconfigureLookupPool(st *state, p *pool.Pool) {
+	db, ok := st.cfg.Databases[p.Key.Lookup]
+	if !ok {
+		p.Recycle()
+		return
+	}
+	d, set := authPoolPlan(st, db, p.Key.User, p.Key.Database)
+	p.Reconfigure(d, set, func() pool.Authenticator { return g.serverAuth(db, p.Key.User) })
 }

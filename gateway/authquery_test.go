@@ -3,11 +3,14 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/pgtest"
 )
 
@@ -166,4 +169,59 @@ func TestAuthQueryUnavailable(t *testing.T) {
 		t.Fatalf("got %+v", pe)
 	}
 	_ = time.Second
+}
+
+// TestAuthQueryPoolFollowsReload: the pool auth_query runs on dials the
+// auth_dbname entry as the configuration says now: an entry pointing at
+// the wrong port fails lookups, and a reload that corrects it makes them
+// work, without a restart.
+func TestAuthQueryPoolFollowsReload(t *testing.T) {
+	authqFixture(t)
+	s := authqSetup()
+	wrong := fmt.Sprintf("postgres = host=127.0.0.1 port=%d\n", unusedPort(t))
+	s.databases = fmt.Sprintf("%s = host=127.0.0.1 port=%d\n", appDB, pg.Port()) + wrong
+	p := start(t, s)
+	if err := tryConnect(p.url("carol", "carol-pass", appDB)); err == nil {
+		t.Fatal("logged in although auth_query's database is unreachable")
+	}
+	b, err := os.ReadFile(p.ini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	right := fmt.Sprintf("postgres = host=127.0.0.1 port=%d\n", pg.Port())
+	if err := os.WriteFile(p.ini, []byte(strings.Replace(string(b), wrong, right, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p.ini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.gw.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// server_login_retry (1 s in the tests) may still hold back the pool
+	// whose login just failed.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := tryConnect(p.url("carol", "carol-pass", appDB))
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the reload: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// unusedPort returns a loopback port nothing listens on.
+func unusedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
 }

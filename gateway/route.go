@@ -165,7 +165,8 @@ func (g *Gateway) reconfigurePools(old, st *state) {
 	for _, p := range g.pools.Pools() {
 		in := g.info(p)
 		if in == nil {
-			continue // an auth_query pool
+			g.reconfigureLookupPool(st, p)
+			continue
 		}
 		origin := in.origin
 		oldDB, hadOld := old.cfg.Databases[origin.entry]

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +23,7 @@ type poolStats struct {
 }
 
 // isAuthPool reports whether key is a pool auth_query runs on.
-func isAuthPool(k pool.Key) bool { return strings.HasPrefix(k.Database, "auth_query:") }
+func isAuthPool(k pool.Key) bool { return k.Lookup != "" }
 
 // dbOfPool is the database name statistics use for a pool.
 func dbOfPool(k pool.Key) string { return k.Database }

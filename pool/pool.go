@@ -11,8 +11,12 @@ import (
 
 // Key identifies a pool.
 type Key struct {
-	Database string // the name clients connect to
+	Database string // the name clients connect to; for a lookup pool, the database it logs in to
 	User     string // the user the servers log in as
+	// Lookup is set for a pool that serves pgbun's own credential lookups
+	// (auth_query) rather than clients: the configuration entry whose
+	// hosts it dials. Empty for client pools.
+	Lookup string
 }
 
 // Settings are a pool's limits and timers, resolved from configuration.
