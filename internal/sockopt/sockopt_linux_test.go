@@ -10,21 +10,13 @@ import (
 )
 
 func TestUserTimeoutLinux(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialLoopback(t)
 	if err := UserTimeout(c, 1500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	rc, _ := c.(*net.TCPConn).SyscallConn()
 	var got int
+	var err error
 	rc.Control(func(fd uintptr) {
 		got, err = unix.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
 	})
