@@ -142,7 +142,7 @@ func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) er
 	// c.servedCert through the handshake's context: the configuration is
 	// shared, not copied per connection.
 	tc := tls.Server(under, st.clientTLS.Config)
-	if err := tc.HandshakeContext(context.WithValue(g.bg, servedKey{}, &c.servedCert)); err != nil {
+	if err := tc.HandshakeContext(context.WithValue(c.ctx, servedKey{}, &c.servedCert)); err != nil {
 		g.tlsFailures.Add(1)
 		g.audit.event("tls_handshake_failed", "addr", c.addr, "error", err.Error())
 		return fmt.Errorf("TLS handshake: %w", err)

@@ -168,7 +168,7 @@ func (g *Gateway) loginMethod(c *client, st *state) (config.AuthType, map[string
 // work; a locked-out source or user is refused even with the right
 // password.
 func (g *Gateway) beginAttempt(c *client, st *state) (*policy.Attempt, error) {
-	ctx, cancel := context.WithTimeout(g.bg, authQueryTimeout(st)) // a closing gateway ends the wait
+	ctx, cancel := context.WithTimeout(c.ctx, authQueryTimeout(st))
 	defer cancel()
 	attempt, err := g.throttle.BeginWait(ctx, c.ip, c.user)
 	if err != nil {
@@ -322,7 +322,7 @@ func (g *Gateway) authSCRAM(c *client, st *state, attempt *policy.Attempt, l use
 	if err != nil {
 		// The salt is already spent, so a changed password cannot be
 		// checked now; fetching it makes the client's next try work.
-		g.refetch(st, &l, c.user)
+		g.refetch(c, st, &l)
 		return scramFailure(c, err)
 	}
 	// Only a secret identical to the server's own yields keys that log in
@@ -370,7 +370,7 @@ func (g *Gateway) authMD5(c *client, st *state, attempt *policy.Attempt, l *user
 		return nil
 	}
 	// A cached secret may be stale: md5 can be checked again at once.
-	if fresh, ok := g.refetch(st, l, c.user); ok && authn.VerifyMD5(c.user, fresh, salt, resp) {
+	if fresh, ok := g.refetch(c, st, l); ok && authn.VerifyMD5(c.user, fresh, salt, resp) {
 		l.sec, l.known = fresh, true
 		return nil
 	}
@@ -398,7 +398,7 @@ func (g *Gateway) authCleartext(c *client, st *state, attempt *policy.Attempt, l
 	if known && authn.VerifyPassword(c.user, sec, pw) {
 		return nil
 	}
-	if fresh, ok := g.refetch(st, l, c.user); ok && authn.VerifyPassword(c.user, fresh, pw) {
+	if fresh, ok := g.refetch(c, st, l); ok && authn.VerifyPassword(c.user, fresh, pw) {
 		l.sec, l.known = fresh, true
 		return nil
 	}

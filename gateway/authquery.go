@@ -43,7 +43,7 @@ func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error)
 	l.fetch = func(ctx context.Context, user string) (string, bool, error) {
 		return runAuthQuery(ctx, ap, query, user)
 	}
-	ctx, cancel := context.WithTimeout(g.bg, authQueryTimeout(st)) // a closing gateway ends the wait
+	ctx, cancel := context.WithTimeout(c.ctx, authQueryTimeout(st))
 	defer cancel()
 	res, err := g.authq.Get(ctx, l.key, c.user, l.fetch)
 	if missingDatabase(err) {
@@ -70,13 +70,13 @@ func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error)
 // most once per auth_negative_cache_ttl) and takes as long whether it asks
 // or not, so a flood of wrong guesses is neither a flood of queries nor a
 // way to tell names apart.
-func (g *Gateway) refetch(st *state, l *userLookup, user string) (authn.Secret, bool) {
+func (g *Gateway) refetch(c *client, st *state, l *userLookup) (authn.Secret, bool) {
 	if !l.cached || l.fetch == nil {
 		return authn.Secret{}, false
 	}
-	ctx, cancel := context.WithTimeout(g.bg, authQueryTimeout(st)) // a closing gateway ends the wait
+	ctx, cancel := context.WithTimeout(c.ctx, authQueryTimeout(st))
 	defer cancel()
-	res, changed, err := g.authq.Refresh(ctx, l.key, user, l.fetch)
+	res, changed, err := g.authq.Refresh(ctx, l.key, c.user, l.fetch)
 	if err != nil || !changed || !res.Found {
 		return authn.Secret{}, false
 	}

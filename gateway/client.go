@@ -66,8 +66,12 @@ type client struct {
 	killMu   sync.Mutex
 	killErr  *wire.Error
 	wake     func()
-	// waitCancel ends the client's wait for a server (see acquire).
-	waitCancel context.CancelCauseFunc
+	// ctx is the client's context: every wait on the client's behalf
+	// (a server, an auth_query lookup, the throttle, the TLS handshake)
+	// takes it. kill and abort cancel it, and so does a hang-up noticed
+	// while the client waits for a server; teardown cancels it last.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 
 	ip     netip.Addr  // remote address; invalid for Unix sockets
 	sni    string      // TLS server name, lower case
@@ -129,7 +133,13 @@ func (s clientState) String() string {
 }
 
 func newClient(conn net.Conn) *client {
+	// Not derived from the gateway's context: closing the gateway aborts
+	// every client, which cancels it, and a context of its own costs the
+	// gateway's no bookkeeping per client.
+	ctx, cancel := context.WithCancelCause(context.Background())
 	c := &client{
+		ctx:     ctx,
+		cancel:  cancel,
 		id:      clientIDs.Add(1),
 		raw:     conn,
 		conn:    rawio.Wrap(conn),
@@ -173,7 +183,7 @@ func (c *client) abort() {
 	c.aborted = true
 	c.abortMu.Unlock()
 	c.raw.Close()
-	c.endWait()
+	c.cancel(errKilled)
 	c.wakeParked()
 }
 
@@ -194,7 +204,7 @@ func (c *client) kill(err *wire.Error) {
 	}
 	wake := c.wake
 	c.killMu.Unlock()
-	c.endWait()
+	c.cancel(errKilled)
 	if wake != nil {
 		wake()
 		return

@@ -178,6 +178,7 @@ func (g *Gateway) teardown(c *client) {
 		g.nclients.Add(-1)
 	}
 	c.holds = 0
+	c.cancel(nil)
 	c.dropReader()
 	c.raw.Close()
 	g.untrack(c)

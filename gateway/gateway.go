@@ -177,6 +177,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		}
 		c := newClient(conn)
 		if !g.track(c) {
+			c.cancel(nil)
 			conn.Close()
 			return nil
 		}

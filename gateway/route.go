@@ -224,7 +224,7 @@ func (g *Gateway) serverAuth(db *config.Database, user string) pool.Authenticato
 // a new one on which the client authenticates itself, through pgbun.
 func (g *Gateway) connectServer(c *client, st *state, rt *route) (*pool.Server, error) {
 	gen := &st.cfg.General
-	ctx := g.bg // a closing gateway ends the login
+	ctx := c.ctx
 	if gen.AuthType == config.AuthServer {
 		if gen.ServerConnectTimeout > 0 && gen.ClientLoginTimeout > 0 {
 			var cancel context.CancelFunc
