@@ -313,14 +313,22 @@ func (s *txnSession) handle(typ byte, body []byte) error {
 		s.mu.Unlock()
 		return f
 	}
-	if s.srv == nil {
+	if s.srv == nil || (s.pending == 0 && !s.unsynced) {
 		switch typ {
 		case 'd', 'c', 'f', 'H':
-			// COPY data after a failed COPY, or a Flush with nothing in
-			// flight: a server would ignore them too.
+			// COPY data after a failed COPY, or a Flush, with nothing in
+			// flight: a server would ignore them too. They must not be
+			// queued for a linked server either: nothing they add is
+			// owed, so the ReadyForQuery just read may release the server
+			// before they are written, and they would reach whichever
+			// client has it next; and a Flush would leave the session
+			// unsynced, holding the server until a Sync that may never
+			// come.
 			s.mu.Unlock()
 			return nil
 		}
+	}
+	if s.srv == nil {
 		s.mu.Unlock()
 		if err := s.link(); err != nil {
 			return err

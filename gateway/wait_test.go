@@ -107,3 +107,28 @@ func TestQueuedClientKilled(t *testing.T) {
 	}
 	waitFor(t, 2*time.Second, func() bool { return poolWaiting(p, appDB) == 0 })
 }
+
+// TestFlushInsideTransactionReleasesServer: a Flush sent while nothing is
+// in flight does not leave the session waiting for a Sync, so the server
+// goes back to the pool when the transaction ends.
+func TestFlushInsideTransactionReleasesServer(t *testing.T) {
+	p := start(t, setup{general: map[string]string{
+		"pool_mode": "transaction", "default_pool_size": "1", "query_wait_timeout": "3"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a := p.connect(t, scramUser, scramPass, appDB)
+	b := p.connect(t, scramUser, scramPass, appDB)
+	if _, err := a.Exec(ctx, "begin"); err != nil {
+		t.Fatal(err)
+	}
+	// A Flush while the transaction is idle: nothing answers it.
+	if _, err := a.PgConn().Conn().Write([]byte{'H', 0, 0, 0, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Exec(ctx, "commit"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Exec(ctx, "select 1"); err != nil {
+		t.Fatalf("the only server was not given back after the transaction: %v", err)
+	}
+}
