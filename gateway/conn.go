@@ -79,17 +79,13 @@ func (g *Gateway) serve(c *client) {
 	// With auth_type=server the client proves itself to PostgreSQL, on the
 	// server connectServer opens for it: it is authenticated only then.
 	relayed := c.method == string(config.AuthServer)
-	if !relayed {
-		ticket.Authenticated()
-	}
 	rt, err := g.attach(c, st, tgt)
 	if err != nil {
 		g.reject(c, "route", err)
 		return
 	}
 	if !relayed {
-		g.confirm(rt)
-		if err := g.enterLimits(c, rt); err != nil {
+		if err := g.authenticated(c, ticket, rt); err != nil {
 			g.reject(c, "admit", err)
 			return
 		}
@@ -100,9 +96,7 @@ func (g *Gateway) serve(c *client) {
 		return
 	}
 	if relayed {
-		ticket.Authenticated()
-		g.confirm(rt)
-		if err := g.enterLimits(c, rt); err != nil {
+		if err := g.authenticated(c, ticket, rt); err != nil {
 			rt.pool.Release(srv, false)
 			g.reject(c, "admit", err)
 			return

@@ -8,6 +8,7 @@ import (
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
 )
 
@@ -49,11 +50,11 @@ func (g *Gateway) resolve(c *client, st *state) (target, error) {
 	return t, nil
 }
 
-// attach makes c an authenticated member of its pool: the database must
-// exist and accept connections, and the pool (made on first use) and its
-// statistics exist from here on. Per-database and per-user client limits
-// are taken separately (enterLimits), once the client is known to be who
-// it says.
+// attach joins c to its pool once c has authenticated (under
+// auth_type=server, once it is about to prove itself to PostgreSQL): the
+// database must exist and accept connections, and the pool (made on first
+// use) and its statistics exist from here on. authenticated then shows the
+// pool and counts the client's limits.
 func (g *Gateway) attach(c *client, st *state, t target) (*route, error) {
 	if t.db == nil {
 		return nil, wire.Fatal(wire.CodeInvalidCatalogName, "no such database: %s", c.dbname)
@@ -81,18 +82,15 @@ func (g *Gateway) attach(c *client, st *state, t target) (*route, error) {
 	return rt, nil
 }
 
-// confirm records that an authenticated client uses rt's pool: from now on
-// the pool is shown by SHOW POOLS and metrics. Under auth_type=server the
-// client proves itself on the pool's server, so the pool exists a moment
-// before its first client is confirmed.
-func (g *Gateway) confirm(rt *route) {
+// authenticated records that c has proved who it is: its slot among the
+// unauthenticated connections is freed, its pool is shown from now on
+// (SHOW POOLS, metrics), and it counts against max_db_client_connections
+// and max_user_client_connections, as PostgreSQL counts its connection
+// limits after authentication. Under auth_type=server the client proves
+// itself on its pool's server, so the pool exists a moment before this.
+func (g *Gateway) authenticated(c *client, t *policy.Ticket, rt *route) error {
+	t.Authenticated()
 	rt.info.setMode(rt.settings.Mode)
-}
-
-// enterLimits counts an authenticated client against
-// max_db_client_connections and max_user_client_connections, as
-// PostgreSQL counts its connection limits after authentication.
-func (g *Gateway) enterLimits(c *client, rt *route) error {
 	if err := g.counts.enter(c.dbname, c.user, rt.settings.MaxDBClientConns, rt.settings.MaxUserClientConns); err != nil {
 		return err
 	}
