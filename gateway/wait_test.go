@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // poolWaiting returns how many clients wait for a server of db's pool.
@@ -73,15 +75,7 @@ func TestQueuedClientHangsUp(t *testing.T) {
 // TestQueuedClientKilled: KILL_CLIENT ends a client's wait for a server at
 // once.
 func TestQueuedClientKilled(t *testing.T) {
-	p := start(t, setup{general: map[string]string{
-		"pool_mode": "transaction", "default_pool_size": "1", "query_wait_timeout": "0"}})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	holder := p.connect(t, scramUser, scramPass, appDB)
-	q := p.connect(t, scramUser, scramPass, appDB)
-	if _, err := holder.Exec(ctx, "begin"); err != nil {
-		t.Fatal(err)
-	}
+	p, ctx, _, q := oneServerInUse(t, "0")
 	done := make(chan error, 1)
 	go func() { _, err := q.Exec(ctx, "select 1"); done <- err }()
 	waitFor(t, 10*time.Second, func() bool { return poolWaiting(p, appDB) == 1 })
@@ -112,15 +106,7 @@ func TestQueuedClientKilled(t *testing.T) {
 // in flight does not leave the session waiting for a Sync, so the server
 // goes back to the pool when the transaction ends.
 func TestFlushInsideTransactionReleasesServer(t *testing.T) {
-	p := start(t, setup{general: map[string]string{
-		"pool_mode": "transaction", "default_pool_size": "1", "query_wait_timeout": "3"}})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a := p.connect(t, scramUser, scramPass, appDB)
-	b := p.connect(t, scramUser, scramPass, appDB)
-	if _, err := a.Exec(ctx, "begin"); err != nil {
-		t.Fatal(err)
-	}
+	_, ctx, a, b := oneServerInUse(t, "3")
 	// A Flush while the transaction is idle: nothing answers it.
 	if _, err := a.PgConn().Conn().Write([]byte{'H', 0, 0, 0, 4}); err != nil {
 		t.Fatal(err)
@@ -131,4 +117,21 @@ func TestFlushInsideTransactionReleasesServer(t *testing.T) {
 	if _, err := b.Exec(ctx, "select 1"); err != nil {
 		t.Fatalf("the only server was not given back after the transaction: %v", err)
 	}
+}
+
+// oneServerInUse starts a transaction pool of one server with
+// query_wait_timeout wait, logs two clients in, and opens a transaction on
+// the first, which so holds the only server. ctx ends with the test.
+func oneServerInUse(t *testing.T, wait string) (*proxy, context.Context, *pgx.Conn, *pgx.Conn) {
+	t.Helper()
+	p := start(t, setup{general: map[string]string{
+		"pool_mode": "transaction", "default_pool_size": "1", "query_wait_timeout": wait}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	holder := p.connect(t, scramUser, scramPass, appDB)
+	other := p.connect(t, scramUser, scramPass, appDB) // logged in first: a login needs a server too
+	if _, err := holder.Exec(ctx, "begin"); err != nil {
+		t.Fatal(err)
+	}
+	return p, ctx, holder, other
 }
