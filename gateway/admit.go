@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/session"
 	"github.com/pgbun/pgbun/tlsconf"
 )
 
@@ -25,7 +26,7 @@ const tlsRecordHandshake = 0x16
 // c.minor, c.params, c.user and c.dbname. A CancelRequest is served here
 // and reported as errHandled.
 func (g *Gateway) admit(c *client, st *state) error {
-	first, err := c.br.Peek(1)
+	first, err := c.In.Peek(1)
 	if err != nil {
 		return err
 	}
@@ -35,13 +36,13 @@ func (g *Gateway) admit(c *client, st *state) error {
 		}
 		// The ClientHello is already in c.br: hand the TLS server a
 		// connection that reads the buffered bytes first.
-		if err := g.startTLS(c, st, &bufferedConn{Conn: c.conn, r: c.br}, true); err != nil {
+		if err := g.startTLS(c, st, &bufferedConn{Conn: c.Conn, r: c.In}, true); err != nil {
 			return err
 		}
 	}
 	askedSSL, askedGSS := false, false
 	for {
-		code, body, buf, err := wire.ReadStartup(c.br, c.buf)
+		code, body, buf, err := wire.ReadStartup(c.In, c.buf)
 		c.buf = buf
 		if err != nil {
 			var fe *wire.FormatError
@@ -58,7 +59,7 @@ func (g *Gateway) admit(c *client, st *state) error {
 			askedSSL = true
 			// Bytes the client sent after SSLRequest without waiting for
 			// the answer would be read as if they had been encrypted.
-			if c.br.Buffered() > 0 {
+			if c.In.Buffered() > 0 {
 				return wire.Fatal(wire.CodeProtocolViolation, "received unencrypted data after SSL request")
 			}
 			if !st.clientTLS.Enabled() || c.unix {
@@ -70,7 +71,7 @@ func (g *Gateway) admit(c *client, st *state) error {
 			if err := c.send([]byte{'S'}); err != nil {
 				return err
 			}
-			if err := g.startTLS(c, st, c.conn, false); err != nil {
+			if err := g.startTLS(c, st, c.Conn, false); err != nil {
 				return err
 			}
 		case wire.GSSENCRequestCode:
@@ -78,7 +79,7 @@ func (g *Gateway) admit(c *client, st *state) error {
 				return wire.Fatal(wire.CodeProtocolViolation, "unexpected GSSENCRequest")
 			}
 			askedGSS = true
-			if c.br.Buffered() > 0 {
+			if c.In.Buffered() > 0 {
 				return wire.Fatal(wire.CodeProtocolViolation, "received unencrypted data after GSSAPI encryption request")
 			}
 			if err := c.send([]byte{'N'}); err != nil {
@@ -126,9 +127,9 @@ func (g *Gateway) readStartup(c *client, st *state, code uint32, body []byte) er
 	// Cut as PostgreSQL cuts them, before any lookup, throttle key or log
 	// line sees them: "name" and "name + anything" are one role there, so
 	// they must be one user here too.
-	c.user = cutName(su.params["user"])
+	c.User = cutName(su.params["user"])
 	c.dbname = cutName(su.params["database"])
-	su.params["user"], su.params["database"] = c.user, c.dbname
+	su.params["user"], su.params["database"] = c.User, c.dbname
 	if r, ok := su.params["replication"]; ok && r != "false" && r != "0" && r != "off" && r != "no" {
 		return wire.Fatal(wire.CodeFeatureNotSupported, "replication connections are not supported by pgbun")
 	}
@@ -142,9 +143,9 @@ func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) er
 	// c.servedCert through the handshake's context: the configuration is
 	// shared, not copied per connection.
 	tc := tls.Server(under, st.clientTLS.Config)
-	if err := tc.HandshakeContext(context.WithValue(c.ctx, servedKey{}, &c.servedCert)); err != nil {
+	if err := tc.HandshakeContext(context.WithValue(c.Context(), servedKey{}, &c.servedCert)); err != nil {
 		g.tlsFailures.Add(1)
-		g.audit.event("tls_handshake_failed", "addr", c.addr, "error", err.Error())
+		g.audit.event("tls_handshake_failed", "addr", c.Addr, "error", err.Error())
 		return fmt.Errorf("TLS handshake: %w", err)
 	}
 	cs := tc.ConnectionState()
@@ -158,7 +159,8 @@ func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) er
 	if direct && cs.NegotiatedProtocol != tlsconf.ALPNPostgres {
 		return fmt.Errorf("direct TLS without ALPN %q: %w", tlsconf.ALPNPostgres, errHandled)
 	}
-	c.conn, c.tls = tc, &tlsState{Version: cs.Version, CipherSuite: cs.CipherSuite}
+	c.Conn, c.tls = tc, &tlsState{Version: cs.Version, CipherSuite: cs.CipherSuite}
+	c.Encrypted = true
 	g.tlsHandshakes.Add(tlsVersionName(cs.Version))
 	c.sni = strings.ToLower(strings.TrimSuffix(cs.ServerName, "."))
 	if c.servedCert != nil {
@@ -174,12 +176,12 @@ func (g *Gateway) startTLS(c *client, st *state, under net.Conn, direct bool) er
 	// and the client reads with another.
 	if b, ok := under.(*bufferedConn); ok && b.r != nil {
 		if b.r.Buffered() > 0 {
-			c.br = takeReader(tc)
+			c.In = session.NewReader(tc)
 			return nil
 		}
 		b.r = nil
 	}
-	c.br.Reset(tc)
+	c.In.Reset(tc)
 	return nil
 }
 

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/pgbun/pgbun/policy"
 	"time"
+
+	"github.com/pgbun/pgbun/policy"
 
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/config"
@@ -79,7 +80,7 @@ func (g *Gateway) authenticate(c *client, st *state, t target) error {
 			return err
 		}
 		if !l.known && (st.users != nil || l.fetch != nil) {
-			return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "no such user: %q", c.user), reason: "unknown user"}
+			return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "no such user: %q", c.User), reason: "unknown user"}
 		}
 		return nil
 	}
@@ -117,7 +118,7 @@ func (g *Gateway) passwordLogin(c *client, st *state, t target, method config.Au
 	if err != nil {
 		return err
 	}
-	g.learn(c.user, l.sec)
+	g.learn(c.User, l.sec)
 	return nil
 }
 
@@ -136,14 +137,14 @@ func (g *Gateway) loginMethod(c *client, st *state) (config.AuthType, map[string
 		if ok {
 			where = fmt.Sprintf("rejected by %s:%d", rule.File, rule.Line)
 		}
-		host := c.addr
+		host := c.Addr
 		if c.ip.IsValid() {
 			host = c.ip.String()
 		}
-		g.audit.event("policy_reject", "user", c.user, "database", c.dbname, "addr", c.addr, "tls", tlsVersion(c), "rule", where)
+		g.audit.event("policy_reject", "user", c.User, "database", c.dbname, "addr", c.Addr, "tls", tlsVersion(c), "rule", where)
 		return "", nil, &loginError{
 			client: wire.Fatal(wire.CodeInvalidAuthSpec, "no pg_hba.conf entry for host %q, user %q, database %q, %s",
-				host, c.user, c.dbname, map[bool]string{true: "SSL encryption", false: "no encryption"}[c.tls != nil]),
+				host, c.User, c.dbname, map[bool]string{true: "SSL encryption", false: "no encryption"}[c.tls != nil]),
 			reason: where,
 		}
 	}
@@ -168,9 +169,9 @@ func (g *Gateway) loginMethod(c *client, st *state) (config.AuthType, map[string
 // work; a locked-out source or user is refused even with the right
 // password.
 func (g *Gateway) beginAttempt(c *client, st *state) (*policy.Attempt, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, authQueryTimeout(st))
+	ctx, cancel := context.WithTimeout(c.Context(), authQueryTimeout(st))
 	defer cancel()
-	attempt, err := g.throttle.BeginWait(ctx, c.ip, c.user)
+	attempt, err := g.throttle.BeginWait(ctx, c.ip, c.User)
 	if err != nil {
 		return nil, g.throttledError(c, err)
 	}
@@ -194,7 +195,7 @@ func (g *Gateway) throttledError(c *client, err error) error {
 		return err
 	}
 	g.throttled.Add(1)
-	g.audit.event("throttled", "user", c.user, "addr", c.addr, "key", locked.Key,
+	g.audit.event("throttled", "user", c.User, "addr", c.Addr, "key", locked.Key,
 		"retry_after", locked.RetryAfter.Round(time.Second).String())
 	return &loginError{
 		client: wire.Fatal(wire.CodeInvalidAuthSpec, "too many failed login attempts; try again in %s",
@@ -228,9 +229,9 @@ func checkClientCert(c *client, st *state, opts map[string]string) error {
 	if c.certCN == "" {
 		return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "connection requires a valid client certificate"), reason: "clientcert: no verified certificate"}
 	}
-	if mode == "verify-full" && !st.ident.Allows(opts["map"], c.certCN, c.user) {
+	if mode == "verify-full" && !st.ident.Allows(opts["map"], c.certCN, c.User) {
 		return &loginError{
-			client: wire.Fatal(wire.CodeInvalidAuthSpec, "certificate authentication failed for user %q", c.user),
+			client: wire.Fatal(wire.CodeInvalidAuthSpec, "certificate authentication failed for user %q", c.User),
 			reason: fmt.Sprintf("clientcert=verify-full: certificate name %q does not map to the user", c.certCN),
 		}
 	}
@@ -244,9 +245,9 @@ func (g *Gateway) authCert(c *client, st *state, mapName string) error {
 	if c.tls == nil || c.certCN == "" {
 		return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "connection requires a valid client certificate"), reason: "no verified client certificate"}
 	}
-	if !st.ident.Allows(mapName, c.certCN, c.user) {
+	if !st.ident.Allows(mapName, c.certCN, c.User) {
 		return &loginError{
-			client: wire.Fatal(wire.CodeInvalidAuthSpec, "certificate authentication failed for user %q", c.user),
+			client: wire.Fatal(wire.CodeInvalidAuthSpec, "certificate authentication failed for user %q", c.User),
 			reason: fmt.Sprintf("certificate name %q does not map to the user", c.certCN),
 		}
 	}
@@ -257,13 +258,13 @@ func (g *Gateway) authCert(c *client, st *state, mapName string) error {
 // database user, or maps to it through the ident map named.
 func (g *Gateway) authPeer(c *client, st *state, mapName string) error {
 	c.method = "peer"
-	osUser, err := peerUser(c.raw)
+	osUser, err := peerUser(c.Raw)
 	if err != nil {
-		return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "Peer authentication failed for user %q", c.user), reason: err.Error()}
+		return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "Peer authentication failed for user %q", c.User), reason: err.Error()}
 	}
-	if !st.ident.Allows(mapName, osUser, c.user) {
+	if !st.ident.Allows(mapName, osUser, c.User) {
 		return &loginError{
-			client: wire.Fatal(wire.CodeInvalidAuthSpec, "Peer authentication failed for user %q", c.user),
+			client: wire.Fatal(wire.CodeInvalidAuthSpec, "Peer authentication failed for user %q", c.User),
 			reason: fmt.Sprintf("system user %q does not map to the user", osUser),
 		}
 	}
@@ -291,7 +292,7 @@ func (g *Gateway) authSCRAM(c *client, st *state, attempt *policy.Attempt, l use
 	sec := l.sec
 	c.method = "scram-sha-256"
 	var ex *authn.SCRAMServer
-	g.loginCPU(func() { ex = g.keyring.NewSCRAMServerFor(c.user, sec, l.known, binding) })
+	g.loginCPU(func() { ex = g.keyring.NewSCRAMServerFor(c.User, sec, l.known, binding) })
 
 	if err := c.send(wire.AppendAuthSASL(c.out[:0], ex.Mechanisms())); err != nil {
 		return err
@@ -329,7 +330,7 @@ func (g *Gateway) authSCRAM(c *client, st *state, attempt *policy.Attempt, l use
 	// there; one derived from a plaintext password has its own salt.
 	if sec.Kind == authn.SecretSCRAM {
 		if keys := ex.PassThroughKeys(); keys != nil {
-			g.learned.Store(c.user, authn.ServerCredentials{Keys: keys})
+			g.learned.Store(c.User, authn.ServerCredentials{Keys: keys})
 		}
 	}
 	return c.send(appendAuth(c.out[:0], authSASLFinal, serverFinal))
@@ -340,7 +341,7 @@ func scramFailure(c *client, err error) error {
 	var ae *authn.Error
 	if errors.As(err, &ae) {
 		if ae.Code == wire.CodeInvalidPassword {
-			return passwordFailed(c.user, ae.Reason)
+			return passwordFailed(c.User, ae.Reason)
 		}
 		return &loginError{client: wire.Fatal(ae.Code, "%s", ae.Message), reason: ae.Reason}
 	}
@@ -366,15 +367,15 @@ func (g *Gateway) authMD5(c *client, st *state, attempt *policy.Attempt, l *user
 	if err := g.confirmAttempt(c, attempt); err != nil {
 		return err
 	}
-	if authn.VerifyMD5(c.user, sec, salt, resp) {
+	if authn.VerifyMD5(c.User, sec, salt, resp) {
 		return nil
 	}
 	// A cached secret may be stale: md5 can be checked again at once.
-	if fresh, ok := g.refetch(c, st, l); ok && authn.VerifyMD5(c.user, fresh, salt, resp) {
+	if fresh, ok := g.refetch(c, st, l); ok && authn.VerifyMD5(c.User, fresh, salt, resp) {
 		l.sec, l.known = fresh, true
 		return nil
 	}
-	return passwordFailed(c.user, "md5 response mismatch")
+	return passwordFailed(c.User, "md5 response mismatch")
 }
 
 // authCleartext asks for the password itself (auth_type=plain).
@@ -395,17 +396,17 @@ func (g *Gateway) authCleartext(c *client, st *state, attempt *policy.Attempt, l
 	if err := g.confirmAttempt(c, attempt); err != nil {
 		return err
 	}
-	if known && authn.VerifyPassword(c.user, sec, pw) {
+	if known && authn.VerifyPassword(c.User, sec, pw) {
 		return nil
 	}
-	if fresh, ok := g.refetch(c, st, l); ok && authn.VerifyPassword(c.user, fresh, pw) {
+	if fresh, ok := g.refetch(c, st, l); ok && authn.VerifyPassword(c.User, fresh, pw) {
 		l.sec, l.known = fresh, true
 		return nil
 	}
 	if !known {
-		return passwordFailed(c.user, "unknown user")
+		return passwordFailed(c.User, "unknown user")
 	}
-	return passwordFailed(c.user, "password mismatch")
+	return passwordFailed(c.User, "password mismatch")
 }
 
 // readPasswordMessage reads the client's next 'p' message.

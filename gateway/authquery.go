@@ -28,7 +28,7 @@ type userLookup struct {
 // entry serves, only a global auth_dbname says where to ask; without one
 // the user is unknown, and the login fails like a wrong password.
 func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error) {
-	if sec, ok := st.users.Lookup(c.user); ok {
+	if sec, ok := st.users.Lookup(c.User); ok {
 		return userLookup{sec: sec, known: true}, nil
 	}
 	authUser, query, authDB := authQuerySettings(st, t.db)
@@ -39,13 +39,13 @@ func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error)
 	if err != nil {
 		return userLookup{}, err
 	}
-	l := userLookup{key: serverDB + "\x00" + authUser + "\x00" + c.user}
+	l := userLookup{key: serverDB + "\x00" + authUser + "\x00" + c.User}
 	l.fetch = func(ctx context.Context, user string) (string, bool, error) {
 		return runAuthQuery(ctx, ap, query, user)
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, authQueryTimeout(st))
+	ctx, cancel := context.WithTimeout(c.Context(), authQueryTimeout(st))
 	defer cancel()
-	res, err := g.authq.Get(ctx, l.key, c.user, l.fetch)
+	res, err := g.authq.Get(ctx, l.key, c.User, l.fetch)
 	if missingDatabase(err) {
 		// Under a * entry without auth_dbname the query runs in the
 		// database the client named: if PostgreSQL has none such, no
@@ -74,9 +74,9 @@ func (g *Gateway) refetch(c *client, st *state, l *userLookup) (authn.Secret, bo
 	if !l.cached || l.fetch == nil {
 		return authn.Secret{}, false
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, authQueryTimeout(st))
+	ctx, cancel := context.WithTimeout(c.Context(), authQueryTimeout(st))
 	defer cancel()
-	res, changed, err := g.authq.Refresh(ctx, l.key, c.user, l.fetch)
+	res, changed, err := g.authq.Refresh(ctx, l.key, c.User, l.fetch)
 	if err != nil || !changed || !res.Found {
 		return authn.Secret{}, false
 	}

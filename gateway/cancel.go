@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/pgbun/pgbun/internal/wire"
-	"github.com/pgbun/pgbun/pool"
 )
 
 // cancelRegistry maps the cancel keys pgbun gave its clients to those
@@ -97,33 +96,7 @@ func (g *Gateway) handleCancel(st *state, body []byte) {
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	if err := c.cancelServer(ctx); err != nil {
-		g.log.Warn("cancel request failed", "client", c.addr, "user", c.user, "err", err)
+	if err := c.CancelQuery(ctx); err != nil {
+		g.log.Warn("cancel request failed", "client", c.Addr, "user", c.User, "err", err)
 	}
-}
-
-// link records the server c is using, for cancel requests.
-func (c *client) link(s *pool.Server) {
-	c.cancelMu.Lock()
-	c.server.Store(s)
-	c.cancelMu.Unlock()
-}
-
-// unlink forgets c's server. It waits for a cancel in flight to finish,
-// so a cancel meant for this client can never reach the server's next
-// client.
-func (c *client) unlink() {
-	c.cancelMu.Lock()
-	c.server.Store(nil)
-	c.cancelMu.Unlock()
-}
-
-func (c *client) cancelServer(ctx context.Context) error {
-	c.cancelMu.RLock()
-	defer c.cancelMu.RUnlock()
-	s := c.server.Load()
-	if s == nil {
-		return nil
-	}
-	return s.Cancel(ctx)
 }

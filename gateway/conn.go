@@ -12,6 +12,7 @@ import (
 
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/session"
 )
 
 // errHandled ends a connection that needs no further answer (a
@@ -27,7 +28,7 @@ func (g *Gateway) serve(c *client) {
 	handedOff := false
 	defer func() {
 		if r := recover(); r != nil {
-			g.log.Error("panic serving client", "client", c.addr, "panic", r, "stack", string(debug.Stack()))
+			g.log.Error("panic serving client", "client", c.Addr, "panic", r, "stack", string(debug.Stack()))
 		}
 		if !handedOff {
 			g.teardown(c)
@@ -45,7 +46,7 @@ func (g *Gateway) serve(c *client) {
 	}
 	c.ticket = ticket
 	if gen.ClientLoginTimeout > 0 {
-		c.raw.SetDeadline(time.Now().Add(gen.ClientLoginTimeout))
+		c.Raw.SetDeadline(time.Now().Add(gen.ClientLoginTimeout))
 	}
 
 	if err := g.admit(c, st); err != nil {
@@ -68,7 +69,7 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "route", err)
 		return
 	}
-	if c.settings, err = clientSettings(c, st); err != nil {
+	if c.Settings, err = clientSettings(c, st); err != nil {
 		g.reject(c, "admit", err)
 		return
 	}
@@ -109,49 +110,37 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "login", err)
 		return
 	}
-	c.raw.SetDeadline(time.Time{})
+	c.Raw.SetDeadline(time.Time{})
 	// The login's scratch buffers are not needed again; an idle client
 	// should hold as little as it can.
 	c.buf, c.out = nil, nil
 	c.ready.Store(true)
-	g.audit.event("login_ok", "user", c.user, "database", c.dbname, "addr", c.addr, "method", c.method, "tls", tlsVersion(c))
+	g.audit.event("login_ok", "user", c.User, "database", c.dbname, "addr", c.Addr, "method", c.method, "tls", tlsVersion(c))
 	g.logins.Add(c.method + "/ok")
 	if gen.LogConnections {
-		g.log.Info("login", "client", c.addr, "user", c.user, "database", c.dbname, "method", c.method,
+		g.log.Info("login", "client", c.Addr, "user", c.User, "database", c.dbname, "method", c.method,
 			"tls", tlsVersion(c), "pool_mode", string(rt.settings.Mode))
 	}
 
-	if rt.settings.Mode == config.PoolSession || srv.Dedicated() {
-		c.state.Store(int32(stateActive))
-		end := g.forward(c, st, rt, srv)
-		c.unlink()
-		rt.pool.Release(srv, end.clean)
+	handedOff = true // the session ends the client, here or on another goroutine
+	g.sessions.Run(&c.Client, srv, sessionConfig(st, rt), func(end session.End) {
 		g.closeSession(c, end)
-		return
-	}
-	// The server that served the login goes back at once; the client gets
-	// one per transaction from now on.
-	ts := newTxnSession(g, c, st, rt, srv.Params)
-	c.quiet.Store(true)
-	c.unlink()
-	c.state.Store(int32(stateIdle))
-	rt.pool.Release(srv, srv.Status == 'I')
-	handedOff = true // carry ends the client, here or on another goroutine
-	ts.start()
+		g.teardown(c)
+	})
 }
 
 // closeSession tells the client why its session ended, if it should know,
 // and logs the disconnection.
-func (g *Gateway) closeSession(c *client, end sessionEnd) {
-	if k := c.killed(); k != nil {
-		end.err = k
+func (g *Gateway) closeSession(c *client, end session.End) {
+	if k := c.Killed(); k != nil {
+		end.Err = k
 	}
-	if end.err != nil {
-		c.fail(end.err)
+	if end.Err != nil {
+		c.fail(end.Err)
 	}
 	if g.state.Load().cfg.General.LogDisconnections {
-		g.log.Info("closing", "client", c.addr, "user", c.user, "database", c.dbname,
-			"reason", end.reason, "duration", time.Since(c.started).Round(time.Millisecond))
+		g.log.Info("closing", "client", c.Addr, "user", c.User, "database", c.dbname,
+			"reason", end.Reason, "duration", time.Since(c.started).Round(time.Millisecond))
 	}
 }
 
@@ -162,7 +151,7 @@ func (g *Gateway) teardown(c *client) {
 		g.cancels.unregister(c)
 	}
 	if c.holds&holdCounts != 0 {
-		g.counts.leave(c.dbname, c.user)
+		g.counts.leave(c.dbname, c.User)
 	}
 	if c.holds&holdPool != 0 {
 		g.pools.Detach(c.pool.Load())
@@ -172,9 +161,7 @@ func (g *Gateway) teardown(c *client) {
 		g.nclients.Add(-1)
 	}
 	c.holds = 0
-	c.cancel(nil)
-	c.dropReader()
-	c.raw.Close()
+	c.Close()
 	g.untrack(c)
 }
 
@@ -184,8 +171,8 @@ func (g *Gateway) teardown(c *client) {
 func (g *Gateway) refuse(c *client, err error) {
 	reason := err.Error()
 	c.fail(wire.Fatal(wire.CodeTooManyConnections, "too many connections from your address (%s)", reason))
-	g.audit.event("connection_refused", "addr", c.addr, "reason", reason)
-	g.log.Warn("connection refused at accept", "client", c.addr, "reason", reason)
+	g.audit.event("connection_refused", "addr", c.Addr, "reason", reason)
+	g.log.Warn("connection refused at accept", "client", c.Addr, "reason", reason)
 }
 
 // reject ends a connection that failed before forwarding began.
@@ -207,7 +194,7 @@ func (g *Gateway) reject(c *client, step string, err error) {
 			result = "rejected"
 		}
 		g.logins.Add(orUnknown(c.method) + "/" + result)
-		g.audit.event("login_failed", "user", c.user, "database", c.dbname, "addr", c.addr,
+		g.audit.event("login_failed", "user", c.User, "database", c.dbname, "addr", c.Addr,
 			"method", c.method, "tls", tlsVersion(c), "reason", le.reason)
 	}
 	st := g.state.Load()
@@ -215,16 +202,16 @@ func (g *Gateway) reject(c *client, step string, err error) {
 		return
 	}
 	if isTimeout(err) {
-		g.log.Info("client_login_timeout: closing a client that did not finish logging in", "step", step, "client", c.addr)
+		g.log.Info("client_login_timeout: closing a client that did not finish logging in", "step", step, "client", c.Addr)
 		return
 	}
 	if isQuietDisconnect(err) {
-		g.log.Debug("client went away", "step", step, "client", c.addr, "err", err)
+		g.log.Debug("client went away", "step", step, "client", c.Addr, "err", err)
 		return
 	}
-	args := []any{"step", step, "client", c.addr, "err", err}
-	if c.user != "" {
-		args = append(args, "user", c.user, "database", c.dbname)
+	args := []any{"step", step, "client", c.Addr, "err", err}
+	if c.User != "" {
+		args = append(args, "user", c.User, "database", c.dbname)
 	}
 	if le != nil && le.reason != "" {
 		args = append(args, "reason", le.reason)

@@ -20,10 +20,10 @@ import (
 // any client.
 func (g *Gateway) serveConsole(c *client, st *state, loggedIn func()) error {
 	gen := &st.cfg.General
-	isAdmin := slices.Contains(gen.AdminUsers, c.user)
-	isStats := isAdmin || slices.Contains(gen.StatsUsers, c.user)
+	isAdmin := slices.Contains(gen.AdminUsers, c.User)
+	isStats := isAdmin || slices.Contains(gen.StatsUsers, c.User)
 	switch {
-	case c.unix && c.user == "pgbouncer" && peerIsSelf(c.raw):
+	case c.unix && c.User == "pgbouncer" && peerIsSelf(c.Raw):
 		isAdmin, c.method = true, "peer"
 	case gen.AuthType == config.AuthServer || gen.AuthType == config.AuthAny:
 		return &loginError{
@@ -36,7 +36,7 @@ func (g *Gateway) serveConsole(c *client, st *state, loggedIn func()) error {
 		}
 		if !isStats {
 			return &loginError{
-				client: wire.Fatal(wire.CodeInvalidAuthSpec, "not allowed to use the admin console: user %q is in neither admin_users nor stats_users", c.user),
+				client: wire.Fatal(wire.CodeInvalidAuthSpec, "not allowed to use the admin console: user %q is in neither admin_users nor stats_users", c.User),
 				reason: "not an admin or stats user",
 			}
 		}
@@ -44,26 +44,25 @@ func (g *Gateway) serveConsole(c *client, st *state, loggedIn func()) error {
 	loggedIn()
 	g.cancels.register(c, gen.PeerID)
 	defer g.cancels.unregister(c)
-	c.raw.SetDeadline(time.Time{})
+	c.Raw.SetDeadline(time.Time{})
 	c.ready.Store(true)
-	c.quiet.Store(true) // a console session holds no transaction
-	g.audit.event("login_ok", "user", c.user, "database", c.dbname, "addr", c.addr, "method", c.method, "tls", tlsVersion(c), "console", true)
+	c.Quiet.Store(true) // a console session holds no transaction
+	g.audit.event("login_ok", "user", c.User, "database", c.dbname, "addr", c.Addr, "method", c.method, "tls", tlsVersion(c), "console", true)
 	if gen.LogConnections {
-		g.log.Info("console login", "client", c.addr, "user", c.user, "admin", isAdmin)
+		g.log.Info("console login", "client", c.Addr, "user", c.User, "admin", isAdmin)
 	}
-	ctx, cancel := context.WithCancel(g.bg)
-	defer cancel()
-	c.setWake(cancel) // KILL_CLIENT and shutdown end the session
-	defer c.setWake(nil)
+	// KILL_CLIENT and shutdown cancel the client's context, which ends
+	// the console session.
+	ctx := c.Context()
 	var ctl admin.Controller
 	if isAdmin {
 		ctl = consoleControl{g}
 	}
-	err := admin.Serve(ctx, c.br, c.conn, g, ctl, admin.Options{
+	err := admin.Serve(ctx, c.In, c.Conn, g, ctl, admin.Options{
 		Admin: isAdmin, ServerVersion: Version + "/pgbun", ApplicationName: c.params["application_name"],
 		PID: c.pid, Secret: c.secret,
 	})
-	if k := c.killed(); k != nil {
+	if k := c.Killed(); k != nil {
 		c.fail(k)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) && !isQuietDisconnect(err) {

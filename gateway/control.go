@@ -189,7 +189,7 @@ func (g *Gateway) Kill(db string) error {
 	}
 	for _, c := range g.clientList() {
 		if k, ok := c.poolKey(); ok && c.ready.Load() && (k.Database == db || strings.HasPrefix(k.Database, db+"/")) {
-			c.kill(wire.Fatal(wire.CodeAdminShutdown, "database %s was killed by an administrator", db))
+			c.Kill(wire.Fatal(wire.CodeAdminShutdown, "database %s was killed by an administrator", db))
 		}
 	}
 	return nil
@@ -199,7 +199,7 @@ func (g *Gateway) Kill(db string) error {
 func (g *Gateway) KillClient(id uint64) error {
 	for _, c := range g.clientList() {
 		if c.id == id {
-			c.kill(wire.Fatal(wire.CodeAdminShutdown, "client killed by an administrator"))
+			c.Kill(wire.Fatal(wire.CodeAdminShutdown, "client killed by an administrator"))
 			return nil
 		}
 	}
@@ -305,8 +305,8 @@ func (g *Gateway) ShutdownAfterServers(ctx context.Context) error {
 	for {
 		left := 0
 		for _, c := range g.clientList() {
-			if !c.ready.Load() || c.quiet.Load() {
-				c.kill(wire.Fatal(wire.CodeAdminShutdown, "pgbun is shutting down"))
+			if !c.ready.Load() || c.Quiet.Load() {
+				c.Kill(wire.Fatal(wire.CodeAdminShutdown, "pgbun is shutting down"))
 				continue
 			}
 			left++

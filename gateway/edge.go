@@ -143,9 +143,9 @@ func (g *Gateway) revokeSessions(st *state) {
 	}
 	g.mu.Unlock()
 	for _, c := range revoked {
-		g.log.Warn("session closed: auth_hba_file no longer allows it", "client", c.addr, "user", c.user, "database", c.dbname)
-		g.audit.event("session_revoked", "user", c.user, "database", c.dbname, "addr", c.addr, "reason", "auth_hba_file changed")
-		c.kill(wire.Fatal(wire.CodeInvalidAuthSpec, "connection no longer allowed by the access rules (pg_hba)"))
+		g.log.Warn("session closed: auth_hba_file no longer allows it", "client", c.Addr, "user", c.User, "database", c.dbname)
+		g.audit.event("session_revoked", "user", c.User, "database", c.dbname, "addr", c.Addr, "reason", "auth_hba_file changed")
+		c.Kill(wire.Fatal(wire.CodeInvalidAuthSpec, "connection no longer allowed by the access rules (pg_hba)"))
 	}
 }
 
@@ -166,7 +166,7 @@ func sameMethodFamily(method string, m policy.Method) bool {
 }
 
 func hbaRequest(c *client) policy.Request {
-	return policy.Request{Local: c.unix, TLS: c.tls != nil, Addr: c.ip, Database: c.dbname, User: c.user}
+	return policy.Request{Local: c.unix, TLS: c.tls != nil, Addr: c.ip, Database: c.dbname, User: c.User}
 }
 
 // altPort maps the default TLS-ALPN port to certmagic's "unset".

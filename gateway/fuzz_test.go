@@ -81,11 +81,11 @@ func FuzzAdmit(f *testing.F) {
 		go func() {
 			defer close(done)
 			err := g.admit(c, st)
-			if err == nil && c.user == "" {
+			if err == nil && c.User == "" {
 				t.Errorf("admitted without a user")
 			}
-			if len(c.user) > maxNameLen || len(c.dbname) > maxNameLen {
-				t.Errorf("names not cut: %d and %d bytes", len(c.user), len(c.dbname))
+			if len(c.User) > maxNameLen || len(c.dbname) > maxNameLen {
+				t.Errorf("names not cut: %d and %d bytes", len(c.User), len(c.dbname))
 			}
 		}()
 		select {
@@ -141,7 +141,7 @@ func FuzzLogin(f *testing.F) {
 		authq: authn.NewQueryCache(authn.QueryCacheConfig{}, nil), loginWork: make(chan struct{}, 1)}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := newClient(&memConn{r: bytes.NewReader(data)})
-		c.user, c.dbname = "nobody", "nodb"
+		c.User, c.dbname = "nobody", "nodb"
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

@@ -17,6 +17,7 @@ import (
 	"github.com/pgbun/pgbun/internal/sockopt"
 	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/session"
 )
 
 // Gateway serves PostgreSQL clients on any number of listeners. Build it
@@ -27,7 +28,6 @@ type Gateway struct {
 	keyring *authn.Keyring
 	pools   *pool.Manager
 	cancels cancelRegistry
-	stmts   stmtRegistry // prepared statements under transaction pooling
 	counts  clientCounts // clients per database and user
 	pinfo   sync.Map     // *pool.Pool -> *poolInfo, for client pools
 	retired retiredStats // counters of freed pools of configured databases
@@ -65,8 +65,8 @@ type Gateway struct {
 	watching  *certs.Store  // the file store being watched
 	stopWatch context.CancelFunc
 
-	nclients atomic.Int64 // connected clients, counted against max_client_conn
-	parker   *parker      // where idle transaction-pooled sessions wait (nil: they do not park)
+	nclients atomic.Int64    // connected clients, counted against max_client_conn
+	sessions *session.Engine // carries clients after login
 
 	bg     context.Context // ends at Close: housekeeping, in-flight dials
 	stopBG context.CancelFunc
@@ -126,14 +126,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	g.wg.Add(2)
 	go g.runStats()
 	go g.runReaper()
-	if g.parker, err = newParker(); err != nil {
-		log.Warn("idle clients will not be parked", "err", err)
-		g.wg.Add(1)
-		go g.runMemoryRelease() // the parker's tick does it otherwise
-	} else {
-		g.wg.Add(1)
-		go g.runParker()
-	}
+	g.sessions = session.NewEngine(g.bg, log)
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -177,8 +170,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		}
 		c := newClient(conn)
 		if !g.track(c) {
-			c.cancel(nil)
-			conn.Close()
+			c.Close()
 			return nil
 		}
 		go g.serve(c)
@@ -230,6 +222,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopBG()
 	g.pools.Close()
 	g.wg.Wait()
+	g.sessions.Wait()
 	g.stopEdge()
 	return err
 }
@@ -258,7 +251,7 @@ func (g *Gateway) closeClients() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for c := range g.clients {
-		c.abort()
+		c.Abort()
 	}
 }
 

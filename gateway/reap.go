@@ -106,8 +106,8 @@ func (r *retiredStats) add(db string, keepDB bool, sn pool.Snapshot, ps *poolSta
 	}
 	r.events.connects += sn.Stats.Opened
 	r.events.failures += sn.Stats.LoginFailed
-	r.events.preparedHits += ps.preparedHits.Load()
-	r.events.preparedMisses += ps.preparedMisses.Load()
+	r.events.preparedHits += ps.PreparedHits.Load()
+	r.events.preparedMisses += ps.PreparedMisses.Load()
 }
 
 // addTo adds the retired counters of every database to tot.
@@ -123,15 +123,15 @@ func (r *retiredStats) addTo(tot map[string]snapshot.Counters) {
 func addPoolCounters(c *snapshot.Counters, sn pool.Snapshot, ps *poolStats) {
 	c.ServerAssignments += sn.Stats.Acquired
 	c.WaitTime += sn.Stats.WaitTime
-	c.Transactions += ps.xacts.Load()
-	c.Queries += ps.queries.Load()
-	c.Received += ps.recv.Load()
-	c.Sent += ps.sent.Load()
-	c.XactTime += time.Duration(ps.xactNs.Load())
-	c.QueryTime += time.Duration(ps.queryNs.Load())
-	c.ClientParses += ps.clientParses.Load()
-	c.ServerParses += ps.serverParses.Load()
-	c.Binds += ps.binds.Load()
+	c.Transactions += ps.Xacts.Load()
+	c.Queries += ps.Queries.Load()
+	c.Received += ps.Recv.Load()
+	c.Sent += ps.Sent.Load()
+	c.XactTime += time.Duration(ps.XactNs.Load())
+	c.QueryTime += time.Duration(ps.QueryNs.Load())
+	c.ClientParses += ps.ClientParses.Load()
+	c.ServerParses += ps.ServerParses.Load()
+	c.Binds += ps.Binds.Load()
 }
 
 func addCounters(a, b snapshot.Counters) snapshot.Counters {

@@ -8,11 +8,8 @@ import (
 	"strings"
 
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/session"
 )
-
-// errClientGone reports that the client hung up while pgbun worked on its
-// behalf: during a relayed login, or while it waited for a server.
-var errClientGone = errors.New("client went away")
 
 // relayAuth passes a server's authentication requests to the client and
 // the client's answers back (auth_type=server). The server connection it
@@ -37,16 +34,16 @@ func (r *relayAuth) Respond(req []byte, _ *tls.ConnectionState) ([]byte, error) 
 			return nil, err
 		}
 		if err := c.send(wire.AppendAuthSASL(c.out[:0], mechs)); err != nil {
-			return nil, errClientGone
+			return nil, session.ErrClientGone
 		}
 	case authSASLFinal:
 		if err := c.send(wire.AppendAuth(c.out[:0], authSASLFinal, data)); err != nil {
-			return nil, errClientGone
+			return nil, session.ErrClientGone
 		}
 		return nil, nil
 	case authCleartext, authMD5, authSASLContinue:
 		if err := c.send(wire.AppendAuth(c.out[:0], code, data)); err != nil {
-			return nil, errClientGone
+			return nil, session.ErrClientGone
 		}
 	default:
 		return nil, fmt.Errorf("server asks for authentication method %d, which pgbun cannot relay", code)
@@ -56,7 +53,7 @@ func (r *relayAuth) Respond(req []byte, _ *tls.ConnectionState) ([]byte, error) 
 		if _, ok := wire.AsError(err); ok {
 			return nil, err
 		}
-		return nil, errClientGone
+		return nil, session.ErrClientGone
 	}
 	return wire.AppendMessage(nil, 'p', body), nil
 }

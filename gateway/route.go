@@ -3,13 +3,14 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
+	"time"
 
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/session"
 )
 
 // target is what a client's startup packet names, resolved against the
@@ -65,11 +66,11 @@ func (g *Gateway) attach(c *client, st *state, t target) (*route, error) {
 	if g.isSuspended() {
 		return nil, wire.Fatal(wire.CodeCannotConnectNow, "pgbun is suspended")
 	}
-	rt := &route{target: t, serverUser: c.user}
+	rt := &route{target: t, serverUser: c.User}
 	if t.db.User != "" {
 		rt.serverUser = t.db.User
 	}
-	rt.settings = st.cfg.Pool(t.db, c.user)
+	rt.settings = st.cfg.Pool(t.db, c.User)
 	key := pool.Key{Database: t.poolDB, User: rt.serverUser}
 	rt.pool = g.pools.Attach(key, func() *pool.Pool { return g.newPool(st, key, t.db, t.serverDB, rt.settings) })
 	c.pool.Store(rt.pool)
@@ -91,7 +92,7 @@ func (g *Gateway) attach(c *client, st *state, t target) (*route, error) {
 func (g *Gateway) authenticated(c *client, t *policy.Ticket, rt *route) error {
 	t.Authenticated()
 	rt.info.setMode(rt.settings.Mode)
-	if err := g.counts.enter(c.dbname, c.user, rt.settings.MaxDBClientConns, rt.settings.MaxUserClientConns); err != nil {
+	if err := g.counts.enter(c.dbname, c.User, rt.settings.MaxDBClientConns, rt.settings.MaxUserClientConns); err != nil {
 		return err
 	}
 	c.holds |= holdCounts
@@ -222,7 +223,7 @@ func (g *Gateway) serverAuth(db *config.Database, user string) pool.Authenticato
 // a new one on which the client authenticates itself, through pgbun.
 func (g *Gateway) connectServer(c *client, st *state, rt *route) (*pool.Server, error) {
 	gen := &st.cfg.General
-	ctx := c.ctx
+	ctx := c.Context()
 	if gen.AuthType == config.AuthServer {
 		if gen.ServerConnectTimeout > 0 && gen.ClientLoginTimeout > 0 {
 			var cancel context.CancelFunc
@@ -234,40 +235,20 @@ func (g *Gateway) connectServer(c *client, st *state, rt *route) (*pool.Server, 
 	}
 	// Authenticated: the login deadline no longer applies, waiting for a
 	// server is bounded by query_wait_timeout (the pool's WaitTimeout).
-	c.raw.SetDeadline(timeZero)
+	c.Raw.SetDeadline(time.Time{})
 	if s := rt.pool.TryAcquire(); s != nil {
 		return s, nil
 	}
-	s, err := g.acquire(c, rt.pool)
+	s, err := c.Acquire(rt.pool)
 	return s, serverError(err)
 }
 
 // serverError turns a failure to get a server into what the client sees.
+// A client that hung up or was killed meanwhile is told nothing more.
 func serverError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var le *pool.LoginError
-	if errors.As(err, &le) {
-		e := *le.Err
-		e.Severity = "FATAL"
-		return &loginError{client: &e, reason: err.Error()}
-	}
-	var rl *pool.LoginRetryError
-	switch {
-	case errors.As(err, &rl):
-		if errors.As(rl.Err, &le) {
-			e := *le.Err
-			e.Severity = "FATAL"
-			return &loginError{client: &e, reason: err.Error()}
-		}
-		return &loginError{client: wire.Fatal(wire.CodeConnectionFailure, "server login has been failing, try again later"), reason: err.Error()}
-	case errors.Is(err, pool.ErrWaitTimeout):
-		return &loginError{client: wire.Fatal(wire.CodeProtocolViolation, "query_wait_timeout"), reason: err.Error()}
-	case errors.Is(err, pool.ErrClosed):
-		return wire.Fatal(wire.CodeAdminShutdown, "pgbun is shutting down")
-	case errors.Is(err, errClientGone), errors.Is(err, errKilled):
+	if err == nil || errors.Is(err, session.ErrClientGone) || errors.Is(err, session.ErrKilled) {
 		return err
 	}
-	return &loginError{client: wire.Fatal(wire.CodeConnectionFailure, "server connection failed"), reason: fmt.Sprint(err)}
+	e, reason := session.ServerFailure(err)
+	return &loginError{client: e, reason: reason}
 }

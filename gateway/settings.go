@@ -7,6 +7,7 @@ import (
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/session"
 )
 
 // This file is where the configuration becomes the settings of the
@@ -103,4 +104,19 @@ func authPoolPlan(st *state, db *config.Database, authUser, serverDB string) (*p
 	}
 	set := pool.Settings{Size: 2, Lifetime: gen.ServerLifetime, IdleTimeout: gen.ServerIdleTimeout, LoginRetry: gen.ServerLoginRetry}
 	return d, set
+}
+
+// sessionConfig is how a client routed by rt runs once logged in.
+func sessionConfig(st *state, rt *route) *session.Config {
+	g := &st.cfg.General
+	return &session.Config{
+		Pool:        rt.pool,
+		Stats:       rt.stats,
+		Settings:    rt.settings,
+		MaxPacket:   g.MaxPacketSize,
+		MaxPrepared: g.MaxPreparedStatements,
+		Tracked:     g.TrackExtraParameters,
+		FastClose:   g.ServerFastClose,
+		CancelWait:  g.CancelWaitTimeout,
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/snapshot"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/session"
 )
 
 // Version is pgbun's version, shown by SHOW VERSION and metrics; the
@@ -34,10 +35,10 @@ func (g *Gateway) Pools() []snapshot.Pool {
 			n = &counts{}
 			byPool[k] = n
 		}
-		switch clientState(c.state.Load()) {
-		case stateWaiting:
+		switch session.State(c.State.Load()) {
+		case session.Waiting:
 			n.waiting++
-		case stateActive, stateIdle:
+		case session.Active, session.Idle:
 			n.active++
 		}
 	}
@@ -121,23 +122,23 @@ func (g *Gateway) Clients() []snapshot.Client {
 	var out []snapshot.Client
 	for _, c := range g.clientList() {
 		if !c.ready.Load() {
-			addr, port := splitAddr(c.raw.RemoteAddr())
+			addr, port := splitAddr(c.Raw.RemoteAddr())
 			out = append(out, snapshot.Client{ID: c.id, State: "login", Addr: addr, Port: port, ConnectTime: c.started})
 			continue
 		}
-		addr, port := splitAddr(c.raw.RemoteAddr())
-		laddr, lport := splitAddr(c.raw.LocalAddr())
+		addr, port := splitAddr(c.Raw.RemoteAddr())
+		laddr, lport := splitAddr(c.Raw.LocalAddr())
 		sc := snapshot.Client{
-			ID: c.id, User: c.user, Database: c.dbname, State: clientState(c.state.Load()).String(),
+			ID: c.id, User: c.User, Database: c.dbname, State: session.State(c.State.Load()).String(),
 			Addr: addr, Port: port, LocalAddr: laddr, LocalPort: lport,
-			ConnectTime: c.started, RequestTime: unixNanoTime(c.requestTime.Load()),
+			ConnectTime: c.started, RequestTime: unixNanoTime(c.RequestTime.Load()),
 			TLS: tlsDescription(c), ApplicationName: c.params["application_name"],
-			PreparedStatements: int(c.prepared.Load()), Method: c.method,
+			PreparedStatements: int(c.Prepared.Load()), Method: c.method,
 		}
 		if sc.State == "waiting" {
-			sc.Wait = time.Since(unixNanoTime(c.waitSince.Load()))
+			sc.Wait = time.Since(unixNanoTime(c.WaitSince.Load()))
 		}
-		if s := c.server.Load(); s != nil {
+		if s := c.Server(); s != nil {
 			sc.Link = s.ID
 		}
 		out = append(out, sc)
@@ -158,7 +159,7 @@ func tlsDescription(c *client) string {
 func (g *Gateway) Servers() []snapshot.Server {
 	var out []snapshot.Server
 	for _, c := range g.clientList() {
-		if s := c.server.Load(); s != nil {
+		if s := c.Server(); s != nil {
 			ss := serverSnapshot(s, "active")
 			ss.Link = c.id
 			out = append(out, ss)
@@ -247,7 +248,7 @@ func (g *Gateway) Users() []snapshot.User {
 	clients := make(map[string]int)
 	for _, c := range g.clientList() {
 		if c.ready.Load() {
-			clients[c.user]++
+			clients[c.User]++
 		}
 	}
 	var out []snapshot.User

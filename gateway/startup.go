@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/pgbun/pgbun/internal/wire"
@@ -139,4 +140,64 @@ func clip(s string) string {
 		return s[:max] + "..."
 	}
 	return s
+}
+
+// clientSettings are the run-time parameters a client's startup packet
+// asks for, including those inside "options".
+func clientSettings(c *client, st *state) (map[string]string, error) {
+	out := make(map[string]string)
+	for k, v := range c.params {
+		switch k {
+		case "user", "database", "replication":
+			continue
+		case "options":
+			if ignored(st, k) {
+				continue
+			}
+			opts, err := parseOptions(v)
+			if err != nil {
+				return nil, wire.Fatal(wire.CodeProtocolViolation, "invalid options startup parameter: %v", err)
+			}
+			for ok, ov := range opts {
+				if !ignored(st, ok) {
+					out[ok] = ov
+				}
+			}
+			continue
+		}
+		if !ignored(st, k) {
+			out[k] = v
+		}
+	}
+	if st.cfg.General.ApplicationNameAddHost {
+		out["application_name"] = appNameWithHost(out["application_name"], c)
+	}
+	return out, nil
+}
+
+// ignored reports whether ignore_startup_parameters lists name.
+func ignored(st *state, name string) bool {
+	for _, p := range st.cfg.General.IgnoreStartupParameters {
+		if strings.EqualFold(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// appNameWithHost appends the client's address, as PgBouncer's
+// application_name_add_host does.
+func appNameWithHost(app string, c *client) string {
+	host, port := "unix", ""
+	if h, p, err := net.SplitHostPort(c.Addr); err == nil {
+		host, port = h, p
+	}
+	suffix := host
+	if port != "" {
+		suffix += ":" + port
+	}
+	if app == "" {
+		return suffix
+	}
+	return app + " - " + suffix
 }

@@ -8,19 +8,11 @@ import (
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/snapshot"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/session"
 )
 
-// poolStats counts what went through one pool. Sessions add to it with
-// atomics, a few times per transaction.
-type poolStats struct {
-	xacts, queries      atomic.Uint64
-	recv, sent          atomic.Uint64 // bytes from and to clients
-	xactNs, queryNs     atomic.Uint64
-	clientParses, binds atomic.Uint64
-	serverParses        atomic.Uint64
-	preparedHits        atomic.Uint64
-	preparedMisses      atomic.Uint64
-}
+// poolStats are a pool's traffic counters, which its sessions keep.
+type poolStats = session.Counters
 
 // isAuthPool reports whether key is a pool auth_query runs on.
 func isAuthPool(k pool.Key) bool { return k.Lookup != "" }
@@ -68,34 +60,6 @@ func (g *Gateway) info(p *pool.Pool) *poolInfo {
 		return v.(*poolInfo)
 	}
 	return nil
-}
-
-// ended records a round trip answered by ReadyForQuery: a query, and a
-// transaction when the server is idle again. started is when the round
-// trip began, xactStarted when the transaction did.
-func (ps *poolStats) ended(status byte, started, xactStarted, now int64) {
-	ps.queries.Add(1)
-	if started > 0 && now > started {
-		ps.queryNs.Add(uint64(now - started))
-	}
-	if status == 'I' {
-		ps.xacts.Add(1)
-		if xactStarted > 0 && now > xactStarted {
-			ps.xactNs.Add(uint64(now - xactStarted))
-		}
-	}
-}
-
-// countingWriter counts the bytes written through it into n.
-type countingWriter struct {
-	w interface{ Write([]byte) (int, error) }
-	n *atomic.Uint64
-}
-
-func (c countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(uint64(n))
-	return n, err
 }
 
 // periodStats keeps, per database, the counters at the start of the
@@ -240,7 +204,7 @@ func (g *Gateway) Events() snapshot.Events {
 		TLSFailures:   g.tlsFailures.Load(),
 		Throttled:     g.throttled.Load(),
 		Reloads:       g.reloads.copy(),
-		Parked:        g.parker.count(),
+		Parked:        g.sessions.Parked(),
 	}
 	g.retired.mu.Lock()
 	e.ServerConnects, e.ServerFailures = g.retired.events.connects, g.retired.events.failures
@@ -251,8 +215,8 @@ func (g *Gateway) Events() snapshot.Events {
 		e.ServerConnects += sn.Stats.Opened
 		e.ServerFailures += sn.Stats.LoginFailed
 		if in := g.info(p); in != nil {
-			e.PreparedHits += in.stats.preparedHits.Load()
-			e.PreparedMisses += in.stats.preparedMisses.Load()
+			e.PreparedHits += in.stats.PreparedHits.Load()
+			e.PreparedMisses += in.stats.PreparedMisses.Load()
 		}
 	}
 	return e

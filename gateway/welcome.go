@@ -5,6 +5,7 @@ import (
 
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/session"
 )
 
 // welcome finishes the login: the client's startup parameters are applied
@@ -12,7 +13,7 @@ import (
 // parameters, its own cancel key and ReadyForQuery.
 func (g *Gateway) welcome(c *client, st *state, srv *pool.Server) error {
 	if !srv.Dedicated() {
-		if err := syncParams(srv, c.settings); err != nil {
+		if err := session.ApplySettings(srv, c.Settings); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package gateway
+package session
 
 // tcpPeerClosed is Linux's TCP state check; elsewhere the peek alone
 // decides.

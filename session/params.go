@@ -1,8 +1,7 @@
-package gateway
+package session
 
 import (
 	"context"
-	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -22,7 +21,7 @@ const applyTimeout = 30 * time.Second
 var trackedParams = []string{"client_encoding", "DateStyle", "TimeZone", "IntervalStyle",
 	"standard_conforming_strings", "application_name"}
 
-// serverState is what the gateway remembers about one server across the
+// serverState is what pgbun remembers about one server across the
 // clients that use it. Only the server's current owner touches it.
 type serverState struct {
 	gen uint32 // names this server's prepared statements (see stmtCache)
@@ -51,13 +50,13 @@ func stateOf(srv *pool.Server) *serverState {
 	return ss
 }
 
-// syncParams sets on srv every setting of want the server does not have:
+// ApplySettings sets on srv every setting of want the server does not have:
 // reported settings are compared with what the server last reported,
 // others with what pgbun last applied there. Settings pgbun applied for an
 // earlier client and absent from want are reset. set_config takes values
 // exactly as a startup packet would (a list such as search_path stays a
 // list).
-func syncParams(srv *pool.Server, want map[string]string) error {
+func ApplySettings(srv *pool.Server, want map[string]string) error {
 	ss := stateOf(srv)
 	names := make([]string, 0, len(want))
 	for k := range want {
@@ -123,39 +122,6 @@ func syncParams(srv *pool.Server, want map[string]string) error {
 	return nil
 }
 
-// clientSettings are the run-time parameters a client's startup packet
-// asks for, including those inside "options".
-func clientSettings(c *client, st *state) (map[string]string, error) {
-	out := make(map[string]string)
-	for k, v := range c.params {
-		switch k {
-		case "user", "database", "replication":
-			continue
-		case "options":
-			if ignored(st, k) {
-				continue
-			}
-			opts, err := parseOptions(v)
-			if err != nil {
-				return nil, wire.Fatal(wire.CodeProtocolViolation, "invalid options startup parameter: %v", err)
-			}
-			for ok, ov := range opts {
-				if !ignored(st, ok) {
-					out[ok] = ov
-				}
-			}
-			continue
-		}
-		if !ignored(st, k) {
-			out[k] = v
-		}
-	}
-	if st.cfg.General.ApplicationNameAddHost {
-		out["application_name"] = appNameWithHost(out["application_name"], c)
-	}
-	return out, nil
-}
-
 // serverParam finds a reported parameter by name, ignoring case (GUC
 // names are case-insensitive; servers report DateStyle, clients may send
 // datestyle).
@@ -169,33 +135,6 @@ func serverParam(srv *pool.Server, name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// ignored reports whether ignore_startup_parameters lists name.
-func ignored(st *state, name string) bool {
-	for _, p := range st.cfg.General.IgnoreStartupParameters {
-		if strings.EqualFold(p, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// appNameWithHost appends the client's address, as PgBouncer's
-// application_name_add_host does.
-func appNameWithHost(app string, c *client) string {
-	host, port := "unix", ""
-	if h, p, err := net.SplitHostPort(c.addr); err == nil {
-		host, port = h, p
-	}
-	suffix := host
-	if port != "" {
-		suffix += ":" + port
-	}
-	if app == "" {
-		return suffix
-	}
-	return app + " - " + suffix
 }
 
 // quoteLiteral quotes s as an SQL string literal, safe whatever

@@ -1,9 +1,7 @@
-package gateway
+package session
 
 import (
 	"context"
-	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,13 +22,6 @@ var aLongTimeAgo = time.Unix(1, 0)
 // timeZero clears a deadline.
 var timeZero time.Time
 
-// sessionEnd says how forwarding ended.
-type sessionEnd struct {
-	clean  bool        // the server is between messages with nothing in flight
-	err    *wire.Error // to send the client before closing, if any
-	reason string      // for the disconnect log line
-}
-
 // fromClient watches client→server traffic: it counts the messages the
 // server answers with ReadyForQuery and stops at Terminate or at a
 // message longer than max_packet_size.
@@ -40,8 +31,8 @@ type fromClient struct {
 	tooBig  bool
 	clock   *sessionClock // nil when no timeout applies
 	times   *roundTimes
-	stats   *poolStats
-	c       *client
+	stats   *Counters
+	c       *Client
 }
 
 // roundTimes are when the current round trip and transaction began (unix
@@ -60,20 +51,20 @@ func (o *fromClient) Header(typ byte, n int) wire.Action {
 		return wire.Stop
 	case 'Q', 'S', 'F': // Query, Sync, FunctionCall: one ReadyForQuery each
 		if o.pending.Add(1) == 1 {
-			o.c.quiet.Store(false)
+			o.c.Quiet.Store(false)
 			now := time.Now().UnixNano()
 			o.times.query.Store(now)
 			o.times.xact.CompareAndSwap(0, now)
-			o.c.requestTime.Store(now)
+			o.c.RequestTime.Store(now)
 			if o.clock != nil {
 				o.clock.busy()
 			}
 		}
 	case 'P':
-		o.stats.clientParses.Add(1)
-		o.stats.serverParses.Add(1)
+		o.stats.ClientParses.Add(1)
+		o.stats.ServerParses.Add(1)
 	case 'B':
-		o.stats.binds.Add(1)
+		o.stats.Binds.Add(1)
 	}
 	return wire.Pass
 }
@@ -83,13 +74,13 @@ func (o *fromClient) Message(byte, []byte) {}
 // fromServer watches server→client traffic: ReadyForQuery (transaction
 // status, answered requests) and ParameterStatus (the server's settings).
 type fromServer struct {
-	c         *client
+	c         *Client
 	fastClose bool // server_fast_close: end the session when the server is outdated
 	srv       *pool.Server
 	pending   *atomic.Int32
 	clock     *sessionClock
 	times     *roundTimes
-	stats     *poolStats
+	stats     *Counters
 }
 
 func (o *fromServer) Header(typ byte, _ int) wire.Action {
@@ -107,12 +98,12 @@ func (o *fromServer) Message(typ byte, body []byte) {
 		}
 		if o.pending.Add(-1) == 0 {
 			now := time.Now().UnixNano()
-			o.c.quiet.Store(o.srv.Status == 'I')
+			o.c.Quiet.Store(o.srv.Status == 'I')
 			o.stats.ended(o.srv.Status, o.times.query.Load(), o.times.xact.Load(), now)
 			if o.fastClose && o.srv.Status == 'I' && o.srv.Outdated() {
 				// RECONNECT or a changed definition: with server_fast_close
 				// the session ends at this transaction's end, not the client's.
-				o.c.kill(wire.Fatal(wire.CodeAdminShutdown, "server connection closed (server_fast_close)"))
+				o.c.Kill(errFastClose())
 			}
 			if o.srv.Status == 'I' {
 				o.times.xact.Store(0)
@@ -133,27 +124,27 @@ func (o *fromServer) Message(typ byte, body []byte) {
 // another; whichever ends first wakes the other through a past read
 // deadline, and nothing else writes to either connection until both have
 // stopped.
-func (g *Gateway) forward(c *client, st *state, rt *route, srv *pool.Server) sessionEnd {
-	c.link(srv)
+func (e *Engine) forward(c *Client, cfg *Config, srv *pool.Server) End {
+	c.Link(srv)
 	var pending atomic.Int32
-	clock := &sessionClock{g: g, c: c, ps: &rt.settings, status: 'I'}
+	clock := &sessionClock{e: e, c: c, ps: &cfg.Settings, wait: cfg.CancelWait, status: 'I'}
 	defer clock.stop()
 	c.setWake(clock.wake)
 	defer c.setWake(nil)
 	// The observers consult the clock only when a timeout is set, so an
 	// untimed session pays nothing per message.
 	var timed *sessionClock
-	if ps := &rt.settings; ps.ClientIdleTimeout > 0 || ps.IdleTransactionTimeout > 0 || ps.QueryTimeout > 0 {
+	if ps := &cfg.Settings; ps.ClientIdleTimeout > 0 || ps.IdleTransactionTimeout > 0 || ps.QueryTimeout > 0 {
 		timed = clock
 		timed.ready(srv.Status)
 	}
 	times := new(roundTimes)
-	up := &fromClient{pending: &pending, max: st.cfg.General.MaxPacketSize, clock: timed, times: times, stats: rt.stats, c: c}
+	up := &fromClient{pending: &pending, max: cfg.MaxPacket, clock: timed, times: times, stats: cfg.Stats, c: c}
 	upScan := wire.NewScanner(up)
-	fromSrv := &fromServer{c: c, srv: srv, pending: &pending, clock: timed, times: times, stats: rt.stats,
-		fastClose: st.cfg.General.ServerFastClose}
+	fromSrv := &fromServer{c: c, srv: srv, pending: &pending, clock: timed, times: times, stats: cfg.Stats,
+		fastClose: cfg.FastClose}
 	downScan := wire.NewScanner(fromSrv)
-	c.quiet.Store(srv.Status == 'I')
+	c.Quiet.Store(srv.Status == 'I')
 	upBuf, downBuf := pumpBuffers.Get().(*[]byte), pumpBuffers.Get().(*[]byte)
 	defer pumpBuffers.Put(upBuf)
 	defer pumpBuffers.Put(downBuf)
@@ -165,13 +156,13 @@ func (g *Gateway) forward(c *client, st *state, rt *route, srv *pool.Server) ses
 	}
 	downDone := make(chan result, 1)
 	go func() {
-		rest, err := downScan.Pump(countingWriter{c.conn, &rt.stats.sent}, srv.Reader(), *downBuf)
+		rest, err := downScan.Pump(countingWriter{c.Conn, &cfg.Stats.Sent}, srv.Reader(), *downBuf)
 		if !stopping.Load() {
 			clock.wake() // wake the client reader
 		}
 		downDone <- result{rest, err}
 	}()
-	upRest, upErr := upScan.Pump(countingWriter{srv.Conn(), &rt.stats.recv}, c.br, *upBuf)
+	upRest, upErr := upScan.Pump(countingWriter{srv.Conn(), &cfg.Stats.Recv}, c.In, *upBuf)
 	stopping.Store(true)
 	srv.Conn().SetReadDeadline(aLongTimeAgo)
 	down := <-downDone
@@ -181,42 +172,26 @@ func (g *Gateway) forward(c *client, st *state, rt *route, srv *pool.Server) ses
 	serverQuiet := pending.Load() == 0 && downScan.AtBoundary() && len(down.rest) == 0 && isTimeout(down.err)
 	switch {
 	case upErr == nil && up.tooBig:
-		return sessionEnd{clean: serverQuiet, reason: "message longer than max_packet_size",
-			err: wire.Fatal(wire.CodeProtocolViolation, "message too long (max_packet_size)")}
+		return endTooLong(serverQuiet)
 	case upErr == nil && len(upRest) > 0 && upRest[0] == 'X':
-		return sessionEnd{clean: serverQuiet, reason: "client close request"}
+		return endClientClose(serverQuiet)
 	case down.err != nil && !isTimeout(down.err) && !wire.IsWriteError(down.err):
-		return sessionEnd{reason: "server closed the connection: " + errText(down.err),
-			err: wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly")}
+		return endServerGone(down.err)
 	case down.err != nil && wire.IsWriteError(down.err):
-		return sessionEnd{reason: "client went away: " + errText(down.err)}
+		return endClientGone(down.err, false)
 	case wire.IsWriteError(upErr):
-		return sessionEnd{reason: "server closed the connection: " + errText(upErr),
-			err: wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly")}
-	case c.killed() != nil:
-		return sessionEnd{clean: serverQuiet, reason: c.killed().Message, err: c.killed()}
-	case c.wasAborted():
-		return sessionEnd{clean: serverQuiet, reason: "closed by pgbun"}
+		return endServerGone(upErr)
+	case c.Killed() != nil:
+		return End{clean: serverQuiet, Reason: c.Killed().Message, Err: c.Killed()}
+	case c.Aborted():
+		return endAborted(serverQuiet)
 	case isTimeout(upErr) && clock.expired() != nil:
-		e := clock.expired()
-		return sessionEnd{clean: serverQuiet, reason: e.Message, err: e}
+		end := endFor(clock.expired())
+		end.clean = serverQuiet
+		return end
 	default:
-		return sessionEnd{clean: serverQuiet && len(upRest) == 0, reason: "client went away: " + errText(upErr)}
+		return endClientGone(upErr, serverQuiet && len(upRest) == 0)
 	}
-}
-
-func errText(err error) string {
-	var pe *wire.PumpError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	if errors.Is(err, io.EOF) {
-		return "EOF"
-	}
-	if err == nil {
-		return "none"
-	}
-	return err.Error()
 }
 
 // sessionClock applies client_idle_timeout, idle_transaction_timeout and
@@ -224,8 +199,9 @@ func errText(err error) string {
 // deadline and a timer. Both forwarding goroutines use it; mu orders
 // their deadline changes so a wake-up is never undone.
 type sessionClock struct {
-	g       *Gateway
-	c       *client
+	e       *Engine
+	wait    time.Duration // bounds the cancel query_timeout sends
+	c       *Client
 	ps      *config.PoolSettings
 	mu      sync.Mutex
 	woken   bool
@@ -243,7 +219,7 @@ func (k *sessionClock) busy() {
 	}
 	k.running = true
 	if k.ps.ClientIdleTimeout > 0 || k.ps.IdleTransactionTimeout > 0 {
-		k.c.raw.SetReadDeadline(timeZero)
+		k.c.Raw.SetReadDeadline(timeZero)
 	}
 	if t := k.ps.QueryTimeout; t > 0 && k.timer == nil {
 		k.timer = time.AfterFunc(t, k.cancelQuery)
@@ -268,9 +244,9 @@ func (k *sessionClock) ready(status byte) {
 		d = k.ps.IdleTransactionTimeout
 	}
 	if d > 0 {
-		k.c.raw.SetReadDeadline(time.Now().Add(d))
+		k.c.Raw.SetReadDeadline(time.Now().Add(d))
 	} else if k.ps.ClientIdleTimeout > 0 || k.ps.IdleTransactionTimeout > 0 {
-		k.c.raw.SetReadDeadline(timeZero)
+		k.c.Raw.SetReadDeadline(timeZero)
 	}
 }
 
@@ -279,7 +255,7 @@ func (k *sessionClock) wake() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.woken = true
-	k.c.raw.SetReadDeadline(aLongTimeAgo)
+	k.c.Raw.SetReadDeadline(aLongTimeAgo)
 }
 
 // expired says which idle timeout ended the session, nil if none did.
@@ -290,9 +266,9 @@ func (k *sessionClock) expired() *wire.Error {
 	case k.woken || k.running:
 		return nil
 	case k.status == 'I' && k.ps.ClientIdleTimeout > 0:
-		return wire.Fatal("57P05", "client_idle_timeout")
+		return errClientIdle()
 	case k.status != 'I' && k.ps.IdleTransactionTimeout > 0:
-		return wire.Fatal("25P03", "idle transaction timeout")
+		return errIdleInTransaction()
 	}
 	return nil
 }
@@ -312,15 +288,15 @@ func (k *sessionClock) cancelQuery() {
 	k.mu.Lock()
 	k.timer = nil
 	k.mu.Unlock()
-	wait := k.g.state.Load().cfg.General.CancelWaitTimeout
+	wait := k.wait
 	if wait <= 0 {
 		wait = 10 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := k.c.cancelServer(ctx); err != nil {
-		k.g.log.Warn("query_timeout: cancel failed", "client", k.c.addr, "err", err)
+	if err := k.c.CancelQuery(ctx); err != nil {
+		k.e.log.Warn("query_timeout: cancel failed", "client", k.c.Addr, "err", err)
 		return
 	}
-	k.g.log.Info("query_timeout: query cancelled", "client", k.c.addr, "user", k.c.user)
+	k.e.log.Info("query_timeout: query cancelled", "client", k.c.Addr, "user", k.c.User)
 }

@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"bufio"
@@ -15,23 +15,23 @@ import (
 // goes idle, so thousands of idle clients hold no read buffer between
 // them, and a burst of logins reuses a few buffers instead of allocating
 // one per connection.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, clientReadBuffer) }}
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, ReadBuffer) }}
 
-func takeReader(r io.Reader) *bufio.Reader {
+func NewReader(r io.Reader) *bufio.Reader {
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(r)
 	return br
 }
 
-// dropReader gives the client's read buffer back, discarding what it
+// DropReader gives the client's read buffer back, discarding what it
 // holds; callers make sure that is nothing they need.
-func (c *client) dropReader() {
-	if c.br == nil {
+func (c *Client) DropReader() {
+	if c.In == nil {
 		return
 	}
-	c.br.Reset(nil)
-	readers.Put(c.br)
-	c.br = nil
+	c.In.Reset(nil)
+	readers.Put(c.In)
+	c.In = nil
 }
 
 // leadReader reads a client connection, first returning the byte that
@@ -55,35 +55,35 @@ func (l *leadReader) Read(p []byte) (int, error) {
 // a buffer to read the message with. Call it only when c.br holds nothing.
 // The read that follows reports the connection's state: data, end of
 // stream or the error.
-func (c *client) awaitInput() error {
-	c.dropReader()
-	c.lead.conn = c.conn
+func (c *Client) awaitInput() error {
+	c.DropReader()
+	c.lead.conn = c.Conn
 	if c.lead.has {
-		c.br = takeReader(&c.lead)
+		c.In = NewReader(&c.lead)
 		return nil
 	}
 	var err error
-	if c.tls != nil {
+	if c.Encrypted {
 		// A TLS connection may hold decrypted bytes the socket does not
 		// show, so the wait is a read through TLS: one byte, kept for the
 		// reader. TLS decrypts the whole record into its own buffer, so
 		// the rest costs no further system call.
 		var n int
-		n, err = c.conn.Read(c.lead.b[:])
+		n, err = c.Conn.Read(c.lead.b[:])
 		c.lead.has = n == 1
 	} else {
 		err = c.waitReadable()
 	}
-	c.br = takeReader(&c.lead)
+	c.In = NewReader(&c.lead)
 	return err
 }
 
 // waitReadable waits for the plain socket to become readable without
 // reading from it. It costs the same system calls as the blocking read it
 // precedes would have: a peek that finds nothing, the wait, and the read.
-func (c *client) waitReadable() error {
+func (c *Client) waitReadable() error {
 	if c.rc == nil {
-		rc, err := rawConn(c.raw)
+		rc, err := rawConn(c.Raw)
 		if err != nil {
 			return nil // not a socket: the read itself will wait
 		}
@@ -97,7 +97,7 @@ func (c *client) waitReadable() error {
 // peek is waitReadable's callback: it reports whether the wait is over. The
 // first call looks without consuming; a call after the poller's wake-up
 // ends the wait, since the read that follows handles a spurious one.
-func (c *client) peek(fd uintptr) bool {
+func (c *Client) peek(fd uintptr) bool {
 	if c.peeked {
 		return true
 	}

@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"errors"
@@ -26,7 +26,7 @@ import (
 // client_idle_timeout has passed.
 //
 // Parking needs Linux's epoll. On other systems newParker reports it
-// unavailable, the gateway starts no parker, and idle sessions wait on
+// unavailable, the engine starts no parker, and idle sessions wait on
 // their goroutines as busy ones do.
 const parkTick = 500 * time.Millisecond
 
@@ -45,18 +45,16 @@ type parker struct {
 
 // tick nudges sessions that have waited a whole tick and wakes parked ones
 // whose client_idle_timeout has passed. sessions is scratch space.
-func (g *Gateway) tick(now time.Time, sessions []*txnSession) []*txnSession {
-	g.mu.Lock()
-	for c := range g.clients {
-		if s := c.txn.Load(); s != nil {
-			sessions = append(sessions, s)
-		}
+func (e *Engine) tick(now time.Time, sessions []*txnSession) []*txnSession {
+	e.mu.Lock()
+	for s := range e.live {
+		sessions = append(sessions, s)
 	}
-	g.mu.Unlock()
+	e.mu.Unlock()
 	for i, s := range sessions {
 		s.nudge()
 		if s.idleExpired(now) {
-			g.parker.wake(s)
+			e.parker.wake(s)
 		}
 		sessions[i] = nil
 	}
@@ -78,7 +76,7 @@ func (s *txnSession) nudge() {
 	}
 	s.idleMark = false
 	s.parkReq = true
-	s.c.raw.SetReadDeadline(aLongTimeAgo)
+	s.c.Raw.SetReadDeadline(aLongTimeAgo)
 }
 
 // idleExpired says the session's client_idle_timeout has passed (a
@@ -86,7 +84,7 @@ func (s *txnSession) nudge() {
 func (s *txnSession) idleExpired(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.timed && s.srv == nil && s.rt.settings.ClientIdleTimeout > 0 && !now.Before(s.idleEnd)
+	return s.timed && s.srv == nil && s.cfg.Settings.ClientIdleTimeout > 0 && !now.Before(s.idleEnd)
 }
 
 // rearmLocked puts back the read deadline that a nudge moved: the idle
@@ -94,11 +92,11 @@ func (s *txnSession) idleExpired(now time.Time) bool {
 func (s *txnSession) rearmLocked() {
 	switch {
 	case s.fatal != nil:
-		s.c.raw.SetReadDeadline(aLongTimeAgo)
+		s.c.Raw.SetReadDeadline(aLongTimeAgo)
 	case !s.timed:
-		s.c.raw.SetReadDeadline(timeZero)
-	case s.srv == nil && s.rt.settings.ClientIdleTimeout > 0:
-		s.c.raw.SetReadDeadline(s.idleEnd)
+		s.c.Raw.SetReadDeadline(timeZero)
+	case s.srv == nil && s.cfg.Settings.ClientIdleTimeout > 0:
+		s.c.Raw.SetReadDeadline(s.idleEnd)
 	default:
 		s.armClientLocked()
 	}
@@ -137,8 +135,8 @@ func (p *parker) take(s *txnSession) bool {
 
 // wakeParked carries the client's session on if it is parked, so that a
 // kill or a close reaches it.
-func (c *client) wakeParked() {
+func (c *Client) wakeParked() {
 	if s := c.txn.Load(); s != nil {
-		s.g.parker.wake(s)
+		s.e.parker.wake(s)
 	}
 }

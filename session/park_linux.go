@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 // parkPoll is the epoll set parked sessions wait in.
 type parkPoll struct {
 	epfd int
-	poke int // an eventfd that ends the wait when the gateway stops
+	poke int // an eventfd that ends the wait when the engine stops
 }
 
 // parkerStop is the event data of the poke eventfd; sessions get 1, 2, ...
@@ -37,13 +37,13 @@ func newParker() (*parker, error) {
 }
 
 // runParker waits for parked clients and ticks the nudges and timeouts,
-// until the gateway stops.
-func (g *Gateway) runParker() {
-	defer g.wg.Done()
-	p := g.parker
+// until the engine stops.
+func (e *Engine) runParker() {
+	defer e.wg.Done()
+	p := e.parker
 	defer unix.Close(p.poke)
 	defer unix.Close(p.epfd)
-	stop := context.AfterFunc(g.bg, func() { unix.Write(p.poke, []byte{1, 0, 0, 0, 0, 0, 0, 0}) })
+	stop := context.AfterFunc(e.bg, func() { unix.Write(p.poke, []byte{1, 0, 0, 0, 0, 0, 0, 0}) })
 	defer stop()
 	events := make([]unix.EpollEvent, 256)
 	var sessions []*txnSession
@@ -52,11 +52,11 @@ func (g *Gateway) runParker() {
 	for {
 		wait := max(time.Until(next), 0)
 		n, err := unix.EpollWait(p.epfd, events, int(wait.Milliseconds())+1)
-		if g.bg.Err() != nil {
+		if e.bg.Err() != nil {
 			return
 		}
 		if err != nil && err != unix.EINTR {
-			g.log.Error("parked clients: epoll_wait failed; retrying", "err", err)
+			e.log.Error("parked clients: epoll_wait failed; retrying", "err", err)
 			time.Sleep(parkTick)
 		}
 		for _, ev := range events[:max(n, 0)] {
@@ -71,9 +71,9 @@ func (g *Gateway) runParker() {
 		}
 		if now := time.Now(); !now.Before(next) {
 			next = now.Add(parkTick)
-			sessions = g.tick(now, sessions[:0])
+			sessions = e.tick(now, sessions[:0])
 			if mem.tick() {
-				g.releaseMemory()
+				e.releaseMemory()
 			}
 		}
 	}
@@ -84,9 +84,9 @@ func (g *Gateway) runParker() {
 // shows on the socket. The read buffer goes back to the pool. The caller
 // must not touch the session afterwards: it may already be running again.
 func (s *txnSession) park() {
-	s.c.dropReader()
-	p := s.g.parker
-	rc, err := rawConn(s.c.raw)
+	s.c.DropReader()
+	p := s.e.parker
+	rc, err := rawConn(s.c.Raw)
 	if p == nil || err != nil {
 		go s.carry(true) // cannot park: wait on a goroutine after all
 		return
@@ -121,7 +121,7 @@ func (p *parker) wake(s *txnSession) {
 	}
 	// Out of the epoll set before the session can park again. A closed
 	// socket has left it already.
-	if rc, err := rawConn(s.c.raw); err == nil {
+	if rc, err := rawConn(s.c.Raw); err == nil {
 		rc.Control(func(fd uintptr) { unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
 	}
 	go s.carry(true)

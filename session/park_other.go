@@ -1,6 +1,6 @@
 //go:build !linux
 
-package gateway
+package session
 
 import (
 	"errors"
@@ -17,14 +17,14 @@ func newParker() (*parker, error) {
 }
 
 // runParker is never started here, since newParker always fails.
-func (g *Gateway) runParker() {
-	g.wg.Done()
+func (e *Engine) runParker() {
+	e.wg.Done()
 }
 
 // park carries the session on at once, on a new goroutine, as Linux does
 // when a session cannot be parked. Nothing asks a session to park here.
 func (s *txnSession) park() {
-	s.c.dropReader()
+	s.c.DropReader()
 	go s.carry(true)
 }
 

@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"bufio"
@@ -96,11 +96,10 @@ type txHarness struct {
 }
 
 func newTxHarness(t *testing.T, maxPrepared, servers int) *txHarness {
-	info := &poolInfo{}
 	s := &txnSession{
-		g:           &Gateway{log: slog.New(slog.DiscardHandler)},
-		c:           &client{},
-		rt:          &route{info: info, stats: &info.stats},
+		e:           &Engine{log: slog.New(slog.DiscardHandler)},
+		c:           &Client{},
+		cfg:         &Config{Stats: new(Counters)},
 		maxPrepared: maxPrepared,
 		params:      make(map[string]string),
 	}
@@ -171,7 +170,7 @@ func (h *txHarness) send(typ byte, body []byte) {
 		}
 		if name, query, types, ok := parseParse(body); ok && name != "" && h.s.maxPrepared > 0 {
 			_, theirs := h.direct.stmts[name]
-			if e := h.s.g.stmts.m[query+"\x00"+string(types)]; e != nil && h.failed[query] {
+			if e := h.s.e.stmts.m[query+"\x00"+string(types)]; e != nil && h.failed[query] {
 				if el := h.s.ss.prepared.m[e.id]; el != nil && !el.Value.(*cached).confirmed {
 					h.leave("a Parse of a query whose earlier Parse is not answered yet")
 				}
@@ -263,7 +262,7 @@ func (h *txHarness) checkNames() {
 		}
 		refs[e]++
 	}
-	r := &s.g.stmts
+	r := &s.e.stmts
 	r.mu.Lock()
 	if len(r.m) != len(refs) {
 		t.Fatalf("registry holds %d statements, client names %d", len(r.m), len(refs))

@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"errors"
@@ -25,10 +25,10 @@ const flushAt = 32768
 // goroutine per link forwards the server's answers and gives the server
 // back at the end of the transaction. mu guards what both touch.
 type txnSession struct {
-	g           *Gateway
-	c           *client
-	st          *state
-	rt          *route
+	e           *Engine
+	c           *Client
+	cfg         *Config
+	done        func(End) // called once when the session ends
 	statement   bool
 	maxPrepared int
 	maxPacket   int
@@ -71,21 +71,20 @@ type downEnd struct {
 	srv      *pool.Server
 }
 
-func newTxnSession(g *Gateway, c *client, st *state, rt *route, welcomeParams map[string]string) *txnSession {
-	gen := &st.cfg.General
+func newTxnSession(e *Engine, c *Client, cfg *Config, welcomeParams map[string]string, done func(End)) *txnSession {
 	s := &txnSession{
-		g: g, c: c, st: st, rt: rt,
-		statement:   rt.settings.Mode == config.PoolStatement,
-		maxPrepared: gen.MaxPreparedStatements,
-		maxPacket:   gen.MaxPacketSize,
+		e: e, c: c, cfg: cfg, done: done,
+		statement:   cfg.Settings.Mode == config.PoolStatement,
+		maxPrepared: cfg.MaxPrepared,
+		maxPacket:   cfg.MaxPacket,
 		params:      make(map[string]string),
 	}
 	s.tracked = trackedParams // shared, never modified
-	if len(gen.TrackExtraParameters) > 0 {
-		s.tracked = append(slices.Clip(trackedParams), gen.TrackExtraParameters...)
+	if len(cfg.Tracked) > 0 {
+		s.tracked = append(slices.Clip(trackedParams), cfg.Tracked...)
 	}
 	s.fpStale = true
-	s.timed = rt.settings.ClientIdleTimeout > 0 || rt.settings.IdleTransactionTimeout > 0
+	s.timed = cfg.Settings.ClientIdleTimeout > 0 || cfg.Settings.IdleTransactionTimeout > 0
 	for _, name := range s.tracked {
 		for k, v := range welcomeParams {
 			if strings.EqualFold(k, name) {
@@ -96,18 +95,19 @@ func newTxnSession(g *Gateway, c *client, st *state, rt *route, welcomeParams ma
 	return s
 }
 
-// start begins forwarding on the serve goroutine.
+// start begins forwarding on the goroutine that called Run.
 func (s *txnSession) start() {
 	s.c.setWake(func() {
 		s.mu.Lock()
 		if s.fatal == nil {
-			s.fatal = s.c.killed()
+			s.fatal = s.c.Killed()
 		}
 		s.armClientLocked()
 		s.mu.Unlock()
 		s.c.wakeParked()
 	})
 	s.c.txn.Store(s)
+	s.e.track(s)
 	s.carry(false)
 }
 
@@ -120,22 +120,29 @@ func (s *txnSession) start() {
 func (s *txnSession) carry(resumed bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.g.log.Error("panic serving client", "client", s.c.addr, "panic", r, "stack", string(debug.Stack()))
-			s.g.teardown(s.c)
+			s.e.log.Error("panic serving client", "client", s.c.Addr, "panic", r, "stack", string(debug.Stack()))
+			s.leave()
+			s.c.setWake(nil)
+			s.done(End{Reason: "internal error"})
 		}
 	}()
 	end, parked := s.loop(resumed)
 	if parked {
 		return
 	}
-	s.c.txn.Store(nil)
+	s.leave()
 	s.finish(&end)
 	s.c.setWake(nil)
-	s.g.closeSession(s.c, end)
-	s.g.teardown(s.c)
+	s.done(end)
 }
 
-func (s *txnSession) loop(resumed bool) (sessionEnd, bool) {
+// leave takes the ending session out of the parker's sight.
+func (s *txnSession) leave() {
+	s.c.txn.Store(nil)
+	s.e.untrack(s)
+}
+
+func (s *txnSession) loop(resumed bool) (End, bool) {
 	for ; ; resumed = false {
 		s.mu.Lock()
 		if !resumed {
@@ -144,39 +151,33 @@ func (s *txnSession) loop(resumed bool) (sessionEnd, bool) {
 		f := s.fatal
 		s.mu.Unlock()
 		if f != nil {
-			return sessionEnd{err: f, reason: f.Message}, false
+			return endFor(f), false
 		}
 		typ, body, err := s.readClient()
 		if err == errParked {
-			return sessionEnd{}, true
+			return End{}, true
 		}
 		if err != nil {
 			if f := s.idleError(); f != nil && (isTimeout(err) || s.hasFatal()) {
-				return sessionEnd{err: f, reason: f.Message}, false
+				return endFor(f), false
 			}
 			if errors.Is(err, wire.ErrTooLong) {
-				return sessionEnd{reason: "message longer than max_packet_size",
-					err: wire.Fatal(wire.CodeProtocolViolation, "message too long (max_packet_size)")}, false
+				return endTooLong(false), false
 			}
-			if s.c.wasAborted() {
-				return sessionEnd{reason: "closed by pgbun"}, false
+			if s.c.Aborted() {
+				return endAborted(false), false
 			}
-			return sessionEnd{reason: "client went away: " + errText(err)}, false
+			return endClientGone(err, false), false
 		}
 		if typ == 'X' {
-			return sessionEnd{reason: "client close request"}, false
+			return endClientClose(false), false
 		}
 		if err := s.handle(typ, body); err != nil {
-			var we *wire.Error
-			if errors.As(err, &we) {
-				return sessionEnd{err: we, reason: we.Message}, false
-			}
-			return sessionEnd{reason: err.Error()}, false
+			return endOf(err), false
 		}
-		if s.c.br.Buffered() == 0 || len(s.out) >= flushAt {
+		if s.c.In.Buffered() == 0 || len(s.out) >= flushAt {
 			if err := s.flush(); err != nil {
-				return sessionEnd{reason: "server write failed: " + err.Error(),
-					err: wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly")}, false
+				return endServerGone(err), false
 			}
 		}
 	}
@@ -188,27 +189,27 @@ func (s *txnSession) loop(resumed bool) (sessionEnd, bool) {
 // the session must end. Both goroutines call it, under s.mu, whenever that
 // state changes, so the last call always reflects the present.
 func (s *txnSession) armClientLocked() {
-	ps := &s.rt.settings
+	ps := &s.cfg.Settings
 	var d time.Duration
 	switch {
 	case s.fatal != nil:
-		s.c.raw.SetReadDeadline(aLongTimeAgo)
+		s.c.Raw.SetReadDeadline(aLongTimeAgo)
 		return
 	case !s.timed:
 		return // no timeout: the deadline stays cleared
 	case s.srv == nil:
 		if d = ps.ClientIdleTimeout; d > 0 {
 			s.idleEnd = time.Now().Add(d)
-			s.c.raw.SetReadDeadline(s.idleEnd)
+			s.c.Raw.SetReadDeadline(s.idleEnd)
 			return
 		}
 	case s.pending == 0 && !s.unsynced && s.srv.Status != 'I':
 		d = ps.IdleTransactionTimeout
 	}
 	if d > 0 {
-		s.c.raw.SetReadDeadline(time.Now().Add(d))
+		s.c.Raw.SetReadDeadline(time.Now().Add(d))
 	} else {
-		s.c.raw.SetReadDeadline(timeZero)
+		s.c.Raw.SetReadDeadline(timeZero)
 	}
 }
 
@@ -219,8 +220,8 @@ func (s *txnSession) fingerprintLocked() string {
 	if !s.fpStale {
 		return s.fp
 	}
-	keys := make([]string, 0, len(s.params)+len(s.c.settings))
-	for k := range s.c.settings {
+	keys := make([]string, 0, len(s.params)+len(s.c.Settings))
+	for k := range s.c.Settings {
 		if _, tracked := s.params[k]; !tracked {
 			keys = append(keys, k)
 		}
@@ -233,7 +234,7 @@ func (s *txnSession) fingerprintLocked() string {
 	for _, k := range keys {
 		v, ok := s.params[k]
 		if !ok {
-			v = s.c.settings[k]
+			v = s.c.Settings[k]
 		}
 		b.WriteString(k)
 		b.WriteByte(0)
@@ -252,9 +253,9 @@ func (s *txnSession) idleError() *wire.Error {
 	case s.fatal != nil:
 		return s.fatal
 	case s.srv == nil:
-		return wire.Fatal("57P05", "client_idle_timeout")
+		return errClientIdle()
 	case s.pending == 0 && s.srv.Status != 'I':
-		return wire.Fatal("25P03", "idle transaction timeout")
+		return errIdleInTransaction()
 	}
 	return nil
 }
@@ -272,7 +273,7 @@ func (s *txnSession) readClient() (byte, []byte, error) {
 	if max <= 0 {
 		max = 1<<31 - 1
 	}
-	if s.c.br == nil || s.c.br.Buffered() == 0 {
+	if s.c.In == nil || s.c.In.Buffered() == 0 {
 		// Between messages, usually between transactions: wait without
 		// holding a read buffer.
 		s.mu.Lock()
@@ -296,7 +297,7 @@ func (s *txnSession) readClient() (byte, []byte, error) {
 			return 0, nil, err
 		}
 	}
-	typ, body, buf, err := wire.ReadMessage(s.c.br, s.in, max)
+	typ, body, buf, err := wire.ReadMessage(s.c.In, s.in, max)
 	if cap(buf) > 1<<20 {
 		buf = nil // do not keep a huge buffer for the rest of the session
 	}
@@ -336,7 +337,7 @@ func (s *txnSession) handle(typ byte, body []byte) error {
 		s.mu.Lock()
 	}
 	s.translate(typ, body)
-	s.c.prepared.Store(int32(len(s.stmts)))
+	s.c.Prepared.Store(int32(len(s.stmts)))
 	s.mu.Unlock()
 	return nil
 }
@@ -347,7 +348,7 @@ func (s *txnSession) flush() error {
 		return nil
 	}
 	n, err := s.w.Conn().Write(s.out)
-	s.rt.stats.recv.Add(uint64(n))
+	s.cfg.Stats.Recv.Add(uint64(n))
 	s.out = s.out[:0]
 	return err
 }
@@ -355,15 +356,15 @@ func (s *txnSession) flush() error {
 // link gets a server for the transaction the client is starting, brings
 // its settings in line with the client's, and starts forwarding answers.
 func (s *txnSession) link() error {
-	srv := s.rt.pool.TryAcquire()
+	srv := s.cfg.Pool.TryAcquire()
 	if srv == nil {
-		s.c.waitSince.Store(time.Now().UnixNano())
-		s.c.state.Store(int32(stateWaiting))
+		s.c.WaitSince.Store(time.Now().UnixNano())
+		s.c.State.Store(int32(Waiting))
 		// The pool bounds the wait by query_wait_timeout; a client that
 		// hangs up or is killed meanwhile leaves the queue at once.
 		var err error
-		if srv, err = s.g.acquire(s.c, s.rt.pool); err != nil {
-			return serverError(err)
+		if srv, err = s.c.Acquire(s.cfg.Pool); err != nil {
+			return &endError{endNoServer(err)}
 		}
 	}
 	ss := stateOf(srv)
@@ -373,8 +374,8 @@ func (s *txnSession) link() error {
 	fp := s.fingerprintLocked()
 	var want map[string]string
 	if ss.fp != fp {
-		want = make(map[string]string, len(s.params)+len(s.c.settings))
-		for k, v := range s.c.settings {
+		want = make(map[string]string, len(s.params)+len(s.c.Settings))
+		for k, v := range s.c.Settings {
 			want[k] = v
 		}
 		for k, v := range s.params {
@@ -383,8 +384,8 @@ func (s *txnSession) link() error {
 	}
 	s.mu.Unlock()
 	if want != nil {
-		if err := syncParams(srv, want); err != nil {
-			s.rt.pool.Release(srv, srv.Status == 'I')
+		if err := ApplySettings(srv, want); err != nil {
+			s.cfg.Pool.Release(srv, srv.Status == 'I')
 			return err
 		}
 		ss.fp = fp
@@ -395,13 +396,13 @@ func (s *txnSession) link() error {
 	done := make(chan downEnd, 1)
 	s.mu.Lock()
 	s.srv, s.ss, s.w, s.down = srv, ss, srv, done
-	if t := s.rt.settings.TransactionTimeout; t > 0 {
-		s.ttimer = time.AfterFunc(t, func() { s.kill(srv, wire.Fatal("25P04", "transaction timeout")) })
+	if t := s.cfg.Settings.TransactionTimeout; t > 0 {
+		s.ttimer = time.AfterFunc(t, func() { s.kill(srv, errTransactionTimeout()) })
 	}
 	s.mu.Unlock()
-	s.c.link(srv)
-	s.c.quiet.Store(false)
-	s.c.state.Store(int32(stateActive))
+	s.c.Link(srv)
+	s.c.Quiet.Store(false)
+	s.c.State.Store(int32(Active))
 	go s.downLoop(srv, done)
 	return nil
 }
@@ -422,7 +423,7 @@ func (s *txnSession) kill(srv *pool.Server, err *wire.Error) {
 // finish stops the down goroutine, if any, and gives its server back:
 // clean when it stopped between messages with nothing owed (the pool
 // then rolls back an open transaction), closed otherwise.
-func (s *txnSession) finish(end *sessionEnd) {
+func (s *txnSession) finish(end *End) {
 	s.mu.Lock()
 	s.stopping = true
 	srv, done := s.srv, s.down
@@ -441,8 +442,8 @@ func (s *txnSession) finish(end *sessionEnd) {
 		return
 	}
 	d.srv.Conn().SetReadDeadline(timeZero)
-	s.c.unlink()
-	s.rt.pool.Release(d.srv, d.clean && !owed)
+	s.c.Unlink()
+	s.cfg.Pool.Release(d.srv, d.clean && !owed)
 }
 
 // releaseStmts drops the client's statement names at session end.
@@ -450,7 +451,7 @@ func (s *txnSession) releaseStmts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, e := range s.stmts {
-		s.g.stmts.release(e)
+		s.e.stmts.release(e)
 		delete(s.stmts, name)
 	}
 }

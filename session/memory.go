@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"runtime/debug"
@@ -68,10 +68,10 @@ func (m *memReleaser) observe(allocs, free uint64) bool {
 
 // releaseMemory collects and returns free memory to the operating system
 // off the parker's goroutine, so that parked clients are not kept waiting.
-func (g *Gateway) releaseMemory() {
-	g.wg.Add(1)
+func (e *Engine) releaseMemory() {
+	e.wg.Add(1)
 	go func() {
-		defer g.wg.Done()
+		defer e.wg.Done()
 		debug.FreeOSMemory()
 	}()
 }
@@ -79,18 +79,18 @@ func (g *Gateway) releaseMemory() {
 // runMemoryRelease gives free heap back to the operating system when the
 // process goes quiet, on its own tick, where there is no parker whose tick
 // does it.
-func (g *Gateway) runMemoryRelease() {
-	defer g.wg.Done()
+func (e *Engine) runMemoryRelease() {
+	defer e.wg.Done()
 	t := time.NewTicker(parkTick)
 	defer t.Stop()
 	mem := newMemReleaser()
 	for {
 		select {
-		case <-g.bg.Done():
+		case <-e.bg.Done():
 			return
 		case <-t.C:
 			if mem.tick() {
-				g.releaseMemory()
+				e.releaseMemory()
 			}
 		}
 	}

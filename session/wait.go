@@ -1,8 +1,7 @@
-package gateway
+package session
 
 import (
 	"context"
-	"errors"
 	"syscall"
 	"time"
 
@@ -15,17 +14,11 @@ import (
 // query_wait_timeout, and for ever with none.
 const hangupCheck = 100 * time.Millisecond
 
-// errKilled is the cause of a client context cancelled because the
-// client was killed or aborted (KILL_CLIENT, a reload's revocation,
-// shutdown): what it waited for ends, and the error the client gets is
-// the one kill recorded.
-var errKilled = errors.New("client killed")
-
-// acquire gets c a server from p, waiting in line when none is free. The
-// wait ends early, with errClientGone, when the client hangs up, and with
-// errKilled when it is killed or aborted (closing the gateway aborts every
+// Acquire gets c a server from p, waiting in line when none is free. The
+// wait ends early, with ErrClientGone, when the client hangs up, and with
+// ErrKilled when it is killed or aborted (closing the gateway aborts every
 // client); the pool bounds it by query_wait_timeout.
-func (g *Gateway) acquire(c *client, p *pool.Pool) (*pool.Server, error) {
+func (c *Client) Acquire(p *pool.Pool) (*pool.Server, error) {
 	watching := make(chan struct{})
 	defer close(watching)
 	go watchHangup(c, watching)
@@ -40,10 +33,10 @@ func (g *Gateway) acquire(c *client, p *pool.Pool) (*pool.Server, error) {
 	return srv, err
 }
 
-// watchHangup cancels c's context with errClientGone once its peer has
+// watchHangup cancels c's context with ErrClientGone once its peer has
 // closed its end, checking every hangupCheck until done is closed.
-func watchHangup(c *client, done <-chan struct{}) {
-	sc, ok := c.raw.(syscall.Conn)
+func watchHangup(c *Client, done <-chan struct{}) {
+	sc, ok := c.Raw.(syscall.Conn)
 	if !ok {
 		return
 	}
@@ -59,7 +52,7 @@ func watchHangup(c *client, done <-chan struct{}) {
 			return
 		case <-t.C:
 			if peerClosed(rc) {
-				c.cancel(errClientGone)
+				c.cancel(ErrClientGone)
 				return
 			}
 		}

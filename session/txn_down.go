@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"slices"
@@ -26,8 +26,8 @@ func (s *txnSession) downLoop(srv *pool.Server, done chan<- downEnd) {
 		if m > 0 {
 			fwd, end, _ := sc.FeedDrop(buf[:m])
 			if fwd > 0 {
-				s.rt.stats.sent.Add(uint64(fwd))
-				if _, err := s.c.conn.Write(buf[:fwd]); err != nil {
+				s.cfg.Stats.Sent.Add(uint64(fwd))
+				if _, err := s.c.Conn.Write(buf[:fwd]); err != nil {
 					s.lose(srv, nil) // the client is gone mid-answer
 					done <- downEnd{released: true}
 					return
@@ -50,8 +50,8 @@ func (s *txnSession) downLoop(srv *pool.Server, done chan<- downEnd) {
 				done <- downEnd{srv: srv, clean: sc.AtBoundary() && carry == 0}
 				return
 			}
-			s.lose(srv, wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly"))
-			s.g.log.Warn("server connection lost", "client", s.c.addr, "server", srv.Addr, "err", rerr)
+			s.lose(srv, errServerGone())
+			s.e.log.Warn("server connection lost", "client", s.c.Addr, "server", srv.Addr, "err", rerr)
 			done <- downEnd{released: true}
 			return
 		}
@@ -80,10 +80,10 @@ func (s *txnSession) releaseAtEnd(srv *pool.Server, boundary bool) bool {
 	s.armClientLocked() // idle, idle in a transaction, or ending
 	s.mu.Unlock()
 	if release {
-		s.c.unlink()
-		s.c.quiet.Store(true)
-		s.c.state.Store(int32(stateIdle))
-		s.rt.pool.Release(srv, true)
+		s.c.Unlink()
+		s.c.Quiet.Store(true)
+		s.c.State.Store(int32(Idle))
+		s.cfg.Pool.Release(srv, true)
 	}
 	return release
 }
@@ -99,8 +99,8 @@ func (s *txnSession) lose(srv *pool.Server, err *wire.Error) {
 	}
 	s.armClientLocked() // wakes the session goroutine when err is set
 	s.mu.Unlock()
-	s.c.unlink()
-	s.rt.pool.Release(srv, false)
+	s.c.Unlink()
+	s.cfg.Pool.Release(srv, false)
 }
 
 func (s *txnSession) unlinkLocked() {
@@ -164,7 +164,7 @@ func (o *txnObserver) Message(typ byte, body []byte) {
 			s.pending--
 		}
 		if s.pending == 0 {
-			s.rt.stats.ended(o.srv.Status, s.qStart, s.xStart, time.Now().UnixNano())
+			s.cfg.Stats.ended(o.srv.Status, s.qStart, s.xStart, time.Now().UnixNano())
 			if o.srv.Status == 'I' {
 				s.xStart = 0
 			}
@@ -221,7 +221,7 @@ func (o *txnObserver) Message(typ byte, body []byte) {
 				}
 			}
 			for name, e := range s.stmts {
-				s.g.stmts.release(e)
+				s.e.stmts.release(e)
 				delete(s.stmts, name)
 			}
 		}
@@ -260,7 +260,7 @@ func (s *txnSession) void(e expect) {
 	}
 	if e.client != "" && s.stmts[e.client] == e.entry && e.entry != nil {
 		delete(s.stmts, e.client)
-		s.g.stmts.release(e.entry)
+		s.e.stmts.release(e.entry)
 	}
 	if e.unjunk != "" && e.drop && s.ss != nil {
 		s.ss.closing = slices.DeleteFunc(s.ss.closing, func(n string) bool { return n == e.unjunk })

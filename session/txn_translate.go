@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func (s *txnSession) translate(typ byte, body []byte) {
 		}
 		s.q.push(expect{kind: '1'})
 	case 'B':
-		s.rt.stats.binds.Add(1)
+		s.cfg.Stats.Binds.Add(1)
 		if prepared && s.bind(body) {
 			return
 		}
@@ -63,8 +63,8 @@ func (s *txnSession) syncPoint() {
 		if s.xStart == 0 {
 			s.xStart = now
 		}
-		s.c.requestTime.Store(now)
-		if t := s.rt.settings.QueryTimeout; t > 0 && s.qtimer == nil {
+		s.c.RequestTime.Store(now)
+		if t := s.cfg.Settings.QueryTimeout; t > 0 && s.qtimer == nil {
 			s.qtimer = time.AfterFunc(t, s.cancelForTimeout)
 		}
 	}
@@ -74,23 +74,23 @@ func (s *txnSession) syncPoint() {
 
 // cancelForTimeout cancels the running query after query_timeout.
 func (s *txnSession) cancelForTimeout() {
-	wait := s.st.cfg.General.CancelWaitTimeout
+	wait := s.cfg.CancelWait
 	if wait <= 0 {
 		wait = 10 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := s.c.cancelServer(ctx); err != nil {
-		s.g.log.Warn("query_timeout: cancel failed", "client", s.c.addr, "err", err)
+	if err := s.c.CancelQuery(ctx); err != nil {
+		s.e.log.Warn("query_timeout: cancel failed", "client", s.c.Addr, "err", err)
 	} else {
-		s.g.log.Info("query_timeout: query cancelled", "client", s.c.addr, "user", s.c.user)
+		s.e.log.Info("query_timeout: query cancelled", "client", s.c.Addr, "user", s.c.User)
 	}
 }
 
 // parse handles a client's Parse.
 func (s *txnSession) parse(body []byte) {
 	s.unsynced = true
-	s.rt.stats.clientParses.Add(1)
+	s.cfg.Stats.ClientParses.Add(1)
 	name, query, types, ok := parseParse(body)
 	if !ok || name == "" {
 		// The unnamed statement lives only until the next Parse or Query
@@ -98,7 +98,7 @@ func (s *txnSession) parse(body []byte) {
 		// malformed Parse is left for the server to refuse.
 		s.out = wire.AppendMessage(s.out, 'P', body)
 		s.q.push(expect{kind: '1'})
-		s.rt.stats.serverParses.Add(1)
+		s.cfg.Stats.ServerParses.Add(1)
 		return
 	}
 	if _, dup := s.stmts[name]; dup {
@@ -113,7 +113,7 @@ func (s *txnSession) parse(body []byte) {
 		s.q.push(expect{kind: '1'})
 		return
 	}
-	e := s.g.stmts.acquire(query, types)
+	e := s.e.stmts.acquire(query, types)
 	if s.stmts == nil {
 		s.stmts = make(map[string]*stmtEntry)
 	}
@@ -140,7 +140,7 @@ func (s *txnSession) prepareOnServer(e *stmtEntry, drop bool, client string) *ca
 	}
 	s.out = appendParse(s.out, x.name, e.query, e.types)
 	s.q.push(expect{kind: '1', drop: drop, stmt: x, client: client, entry: e})
-	s.rt.stats.serverParses.Add(1)
+	s.cfg.Stats.ServerParses.Add(1)
 	return x
 }
 
@@ -155,10 +155,10 @@ func (s *txnSession) serverName(name string) string {
 	}
 	x := s.ss.prepared.lookup(e)
 	if x == nil {
-		s.rt.stats.preparedMisses.Add(1)
+		s.cfg.Stats.PreparedMisses.Add(1)
 		x = s.prepareOnServer(e, true, "")
 	} else {
-		s.rt.stats.preparedHits.Add(1)
+		s.cfg.Stats.PreparedHits.Add(1)
 	}
 	return x.name
 }
@@ -211,7 +211,7 @@ func (s *txnSession) closeMsg(body []byte, prepared bool) {
 		if name, _, ok := wire.CString(body[1:]); ok && name != "" {
 			if e := s.stmts[name]; e != nil {
 				delete(s.stmts, name)
-				s.g.stmts.release(e)
+				s.e.stmts.release(e)
 			}
 			unjunk = name
 		}
