@@ -381,6 +381,41 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
+// TestTransactionTimeout: transaction_timeout ends the session of a
+// client whose transaction outlives it, busy or not, and its server is not
+// handed to anyone in that state; a transaction that ends in time leaves
+// no timer behind.
+func TestTransactionTimeout(t *testing.T) {
+	p := start(t, txnSetup("1", "transaction_timeout", "0.5"))
+	ctx := context.Background()
+	c := p.connect(t, scramUser, scramPass, appDB)
+	exec1(t, c, "begin")
+	exec1(t, c, "commit")
+	time.Sleep(700 * time.Millisecond)
+	exec1(t, c, "select 1") // the ended transaction's timer did not fire
+
+	exec1(t, c, "begin")
+	exec1(t, c, "create temp table tt (x int)")
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); err == nil && time.Now().Before(deadline); {
+		_, err = c.Exec(ctx, "select 1")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err == nil {
+		t.Fatal("transaction_timeout did not end a busy transaction")
+	}
+	if !strings.Contains(p.logs(), "transaction timeout") {
+		t.Fatalf("transaction_timeout not logged:\n%s", p.logs())
+	}
+	// The pool's one server was closed, not handed on inside the open
+	// transaction: a new client starts clean.
+	c2 := p.connect(t, scramUser, scramPass, appDB)
+	var n int
+	if err := c2.QueryRow(ctx, "select count(*) from pg_tables where tablename = 'tt'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after transaction_timeout: %v, %d temp tables left", err, n)
+	}
+}
+
 // TestServerRestartTransactionMode: PostgreSQL restarts; clients in a
 // transaction get an error, new transactions get fresh servers.
 func TestServerRestartTransactionMode(t *testing.T) {

@@ -1,12 +1,10 @@
 package session
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/pool"
 )
@@ -16,12 +14,6 @@ const pumpBufferSize = 16384
 
 var pumpBuffers = sync.Pool{New: func() any { b := make([]byte, pumpBufferSize); return &b }}
 
-// aLongTimeAgo is a deadline in the past, used to wake a blocked read.
-var aLongTimeAgo = time.Unix(1, 0)
-
-// timeZero clears a deadline.
-var timeZero time.Time
-
 // fromClient watches client→server traffic: it counts the messages the
 // server answers with ReadyForQuery and stops at Terminate or at a
 // message longer than max_packet_size.
@@ -29,7 +21,7 @@ type fromClient struct {
 	pending *atomic.Int32
 	max     int
 	tooBig  bool
-	clock   *sessionClock // nil when no timeout applies
+	clock   *clock // nil when no timeout applies
 	times   *roundTimes
 	stats   *Counters
 	c       *Client
@@ -78,7 +70,7 @@ type fromServer struct {
 	fastClose bool // server_fast_close: end the session when the server is outdated
 	srv       *pool.Server
 	pending   *atomic.Int32
-	clock     *sessionClock
+	clock     *clock
 	times     *roundTimes
 	stats     *Counters
 }
@@ -127,15 +119,15 @@ func (o *fromServer) Message(typ byte, body []byte) {
 func (e *Engine) forward(c *Client, cfg *Config, srv *pool.Server) End {
 	c.Link(srv)
 	var pending atomic.Int32
-	clock := &sessionClock{e: e, c: c, ps: &cfg.Settings, wait: cfg.CancelWait, status: 'I'}
-	defer clock.stop()
-	c.setWake(clock.wake)
+	clk := newClock(e, c, cfg)
+	defer clk.stop()
+	c.setWake(func() { clk.halt(c.Killed()) })
 	defer c.setWake(nil)
 	// The observers consult the clock only when a timeout is set, so an
 	// untimed session pays nothing per message.
-	var timed *sessionClock
-	if ps := &cfg.Settings; ps.ClientIdleTimeout > 0 || ps.IdleTransactionTimeout > 0 || ps.QueryTimeout > 0 {
-		timed = clock
+	var timed *clock
+	if clk.timed || cfg.Settings.QueryTimeout > 0 {
+		timed = clk
 		timed.ready(srv.Status)
 	}
 	times := new(roundTimes)
@@ -158,7 +150,7 @@ func (e *Engine) forward(c *Client, cfg *Config, srv *pool.Server) End {
 	go func() {
 		rest, err := downScan.Pump(countingWriter{c.Conn, &cfg.Stats.Sent}, srv.Reader(), *downBuf)
 		if !stopping.Load() {
-			clock.wake() // wake the client reader
+			clk.halt(nil) // wake the client reader
 		}
 		downDone <- result{rest, err}
 	}()
@@ -185,8 +177,8 @@ func (e *Engine) forward(c *Client, cfg *Config, srv *pool.Server) End {
 		return End{clean: serverQuiet, Reason: c.Killed().Message, Err: c.Killed()}
 	case c.Aborted():
 		return endAborted(serverQuiet)
-	case isTimeout(upErr) && clock.expired() != nil:
-		end := endFor(clock.expired())
+	case isTimeout(upErr) && clk.expired() != nil:
+		end := endFor(clk.expired())
 		end.clean = serverQuiet
 		return end
 	default:
@@ -194,109 +186,19 @@ func (e *Engine) forward(c *Client, cfg *Config, srv *pool.Server) End {
 	}
 }
 
-// sessionClock applies client_idle_timeout, idle_transaction_timeout and
-// query_timeout to a session-pooled client through the client's read
-// deadline and a timer. Both forwarding goroutines use it; mu orders
-// their deadline changes so a wake-up is never undone.
-type sessionClock struct {
-	e       *Engine
-	wait    time.Duration // bounds the cancel query_timeout sends
-	c       *Client
-	ps      *config.PoolSettings
-	mu      sync.Mutex
-	woken   bool
-	status  byte // transaction status when the client went quiet
-	running bool // a query is running
-	timer   *time.Timer
-}
-
 // busy: the client sent a query; no idle timeout while it runs.
-func (k *sessionClock) busy() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.woken {
-		return
-	}
-	k.running = true
-	if k.ps.ClientIdleTimeout > 0 || k.ps.IdleTransactionTimeout > 0 {
-		k.c.Raw.SetReadDeadline(timeZero)
-	}
-	if t := k.ps.QueryTimeout; t > 0 && k.timer == nil {
-		k.timer = time.AfterFunc(t, k.cancelQuery)
-	}
+func (k *clock) busy() {
+	k.set(phaseBusy)
+	k.startQuery()
 }
 
 // ready: the server answered everything; the client is idle, in or out
 // of a transaction.
-func (k *sessionClock) ready(status byte) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.running, k.status = false, status
-	if k.timer != nil {
-		k.timer.Stop()
-		k.timer = nil
+func (k *clock) ready(status byte) {
+	k.endQuery()
+	if status == 'I' {
+		k.set(phaseIdle)
+	} else {
+		k.set(phaseInTxn)
 	}
-	if k.woken {
-		return
-	}
-	d := k.ps.ClientIdleTimeout
-	if status != 'I' {
-		d = k.ps.IdleTransactionTimeout
-	}
-	if d > 0 {
-		k.c.Raw.SetReadDeadline(time.Now().Add(d))
-	} else if k.ps.ClientIdleTimeout > 0 || k.ps.IdleTransactionTimeout > 0 {
-		k.c.Raw.SetReadDeadline(timeZero)
-	}
-}
-
-// wake makes the client reader return at once.
-func (k *sessionClock) wake() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.woken = true
-	k.c.Raw.SetReadDeadline(aLongTimeAgo)
-}
-
-// expired says which idle timeout ended the session, nil if none did.
-func (k *sessionClock) expired() *wire.Error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	switch {
-	case k.woken || k.running:
-		return nil
-	case k.status == 'I' && k.ps.ClientIdleTimeout > 0:
-		return errClientIdle()
-	case k.status != 'I' && k.ps.IdleTransactionTimeout > 0:
-		return errIdleInTransaction()
-	}
-	return nil
-}
-
-func (k *sessionClock) stop() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.woken = true
-	if k.timer != nil {
-		k.timer.Stop()
-		k.timer = nil
-	}
-}
-
-// cancelQuery cancels a query that ran longer than query_timeout.
-func (k *sessionClock) cancelQuery() {
-	k.mu.Lock()
-	k.timer = nil
-	k.mu.Unlock()
-	wait := k.wait
-	if wait <= 0 {
-		wait = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := k.c.CancelQuery(ctx); err != nil {
-		k.e.log.Warn("query_timeout: cancel failed", "client", k.c.Addr, "err", err)
-		return
-	}
-	k.e.log.Info("query_timeout: query cancelled", "client", k.c.Addr, "user", k.c.User)
 }

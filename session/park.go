@@ -66,7 +66,7 @@ func (e *Engine) tick(now time.Time, sessions []*txnSession) []*txnSession {
 func (s *txnSession) nudge() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.waiting || s.srv != nil || s.fatal != nil || s.stopping || s.parkReq {
+	if !s.waiting || s.srv != nil || s.clock.ended() != nil || s.stopping || s.parkReq {
 		s.idleMark = false
 		return
 	}
@@ -76,7 +76,7 @@ func (s *txnSession) nudge() {
 	}
 	s.idleMark = false
 	s.parkReq = true
-	s.c.Raw.SetReadDeadline(aLongTimeAgo)
+	s.clock.nudge()
 }
 
 // idleExpired says the session's client_idle_timeout has passed (a
@@ -84,22 +84,7 @@ func (s *txnSession) nudge() {
 func (s *txnSession) idleExpired(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.timed && s.srv == nil && s.cfg.Settings.ClientIdleTimeout > 0 && !now.Before(s.idleEnd)
-}
-
-// rearmLocked puts back the read deadline that a nudge moved: the idle
-// wait keeps the end it had.
-func (s *txnSession) rearmLocked() {
-	switch {
-	case s.fatal != nil:
-		s.c.Raw.SetReadDeadline(aLongTimeAgo)
-	case !s.timed:
-		s.c.Raw.SetReadDeadline(timeZero)
-	case s.srv == nil && s.cfg.Settings.ClientIdleTimeout > 0:
-		s.c.Raw.SetReadDeadline(s.idleEnd)
-	default:
-		s.armClientLocked()
-	}
+	return s.srv == nil && s.clock.idleOver(now)
 }
 
 // rawConn gives access to a connection's socket.

@@ -103,6 +103,7 @@ func newTxHarness(t *testing.T, maxPrepared, servers int) *txHarness {
 		maxPrepared: maxPrepared,
 		params:      make(map[string]string),
 	}
+	s.clock = newClock(s.e, s.c, s.cfg)
 	h := &txHarness{t: t, s: s, direct: newModelServer(), unnamed: -1, failed: make(map[string]bool)}
 	for i := range servers {
 		b := &backend{srv: &pool.Server{}, model: newModelServer()}

@@ -47,16 +47,12 @@ type txnSession struct {
 	params   map[string]string     // the client's view of tracked parameters
 	stmts    map[string]*stmtEntry // the client's named statements (made on the first)
 	down     chan downEnd
-	stopping bool        // the session is ending: the down goroutine must not act
-	fatal    *wire.Error // why the session must end, set by another goroutine
-	qtimer   *time.Timer // query_timeout
-	ttimer   *time.Timer // transaction_timeout
-	qStart   int64       // when the current round trip began (unix ns)
-	xStart   int64       // when the current transaction began (unix ns, 0 = none)
-	fp       string      // the settings this client wants, as one comparable string
-	fpStale  bool        // params changed since fp was computed
-	timed    bool        // an idle timeout applies: the client's read deadline matters
-	idleEnd  time.Time   // when client_idle_timeout ends the present idle wait
+	stopping bool   // the session is ending: the down goroutine must not act
+	clock    *clock // timeouts, and why the session must end
+	qStart   int64  // when the current round trip began (unix ns)
+	xStart   int64  // when the current transaction began (unix ns, 0 = none)
+	fp       string // the settings this client wants, as one comparable string
+	fpStale  bool   // params changed since fp was computed
 
 	// Parking (see park): the session goroutine is in its idle wait; the
 	// parker saw it waiting at its last tick; the parker asked it to park.
@@ -84,7 +80,7 @@ func newTxnSession(e *Engine, c *Client, cfg *Config, welcomeParams map[string]s
 		s.tracked = append(slices.Clip(trackedParams), cfg.Tracked...)
 	}
 	s.fpStale = true
-	s.timed = cfg.Settings.ClientIdleTimeout > 0 || cfg.Settings.IdleTransactionTimeout > 0
+	s.clock = newClock(e, c, cfg)
 	for _, name := range s.tracked {
 		for k, v := range welcomeParams {
 			if strings.EqualFold(k, name) {
@@ -98,12 +94,7 @@ func newTxnSession(e *Engine, c *Client, cfg *Config, welcomeParams map[string]s
 // start begins forwarding on the goroutine that called Run.
 func (s *txnSession) start() {
 	s.c.setWake(func() {
-		s.mu.Lock()
-		if s.fatal == nil {
-			s.fatal = s.c.Killed()
-		}
-		s.armClientLocked()
-		s.mu.Unlock()
+		s.clock.halt(s.c.Killed())
 		s.c.wakeParked()
 	})
 	s.c.txn.Store(s)
@@ -144,13 +135,12 @@ func (s *txnSession) leave() {
 
 func (s *txnSession) loop(resumed bool) (End, bool) {
 	for ; ; resumed = false {
-		s.mu.Lock()
 		if !resumed {
-			s.armClientLocked()
+			s.mu.Lock()
+			s.clock.set(s.phaseLocked())
+			s.mu.Unlock()
 		}
-		f := s.fatal
-		s.mu.Unlock()
-		if f != nil {
+		if f := s.clock.ended(); f != nil {
 			return endFor(f), false
 		}
 		typ, body, err := s.readClient()
@@ -158,7 +148,7 @@ func (s *txnSession) loop(resumed bool) (End, bool) {
 			return End{}, true
 		}
 		if err != nil {
-			if f := s.idleError(); f != nil && (isTimeout(err) || s.hasFatal()) {
+			if f := s.clock.expired(); f != nil && (isTimeout(err) || s.clock.ended() != nil) {
 				return endFor(f), false
 			}
 			if errors.Is(err, wire.ErrTooLong) {
@@ -183,34 +173,17 @@ func (s *txnSession) loop(resumed bool) (End, bool) {
 	}
 }
 
-// armClientLocked sets the client's read deadline for the state the
-// session is in: none while a query runs, client_idle_timeout without a
-// server, idle_transaction_timeout inside a transaction, and at once when
-// the session must end. Both goroutines call it, under s.mu, whenever that
-// state changes, so the last call always reflects the present.
-func (s *txnSession) armClientLocked() {
-	ps := &s.cfg.Settings
-	var d time.Duration
+// phaseLocked is the phase of the session for its timeouts: idle with
+// no server, idle in a transaction when the server has answered
+// everything and is not idle, busy otherwise.
+func (s *txnSession) phaseLocked() phase {
 	switch {
-	case s.fatal != nil:
-		s.c.Raw.SetReadDeadline(aLongTimeAgo)
-		return
-	case !s.timed:
-		return // no timeout: the deadline stays cleared
 	case s.srv == nil:
-		if d = ps.ClientIdleTimeout; d > 0 {
-			s.idleEnd = time.Now().Add(d)
-			s.c.Raw.SetReadDeadline(s.idleEnd)
-			return
-		}
+		return phaseIdle
 	case s.pending == 0 && !s.unsynced && s.srv.Status != 'I':
-		d = ps.IdleTransactionTimeout
+		return phaseInTxn
 	}
-	if d > 0 {
-		s.c.Raw.SetReadDeadline(time.Now().Add(d))
-	} else {
-		s.c.Raw.SetReadDeadline(timeZero)
-	}
+	return phaseBusy
 }
 
 // fingerprintLocked returns the client's wanted settings (startup
@@ -245,27 +218,6 @@ func (s *txnSession) fingerprintLocked() string {
 	return s.fp
 }
 
-// idleError says why a client read timed out, from the session's state.
-func (s *txnSession) idleError() *wire.Error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.fatal != nil:
-		return s.fatal
-	case s.srv == nil:
-		return errClientIdle()
-	case s.pending == 0 && s.srv.Status != 'I':
-		return errIdleInTransaction()
-	}
-	return nil
-}
-
-func (s *txnSession) hasFatal() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fatal != nil
-}
-
 // readClient reads one whole client message into s.in. It returns
 // errParked when it has handed the idle session to another goroutine.
 func (s *txnSession) readClient() (byte, []byte, error) {
@@ -285,8 +237,8 @@ func (s *txnSession) readClient() (byte, []byte, error) {
 		park := s.parkReq
 		if park {
 			s.parkReq = false
-			s.rearmLocked()
-			park = isTimeout(err) && !s.c.lead.has && s.srv == nil && s.fatal == nil
+			s.clock.rearm()
+			park = isTimeout(err) && !s.c.lead.has && s.srv == nil && s.clock.ended() == nil
 		}
 		s.mu.Unlock()
 		if park {
@@ -308,7 +260,7 @@ func (s *txnSession) readClient() (byte, []byte, error) {
 // handle links a server when a transaction starts and queues the message.
 func (s *txnSession) handle(typ byte, body []byte) error {
 	s.mu.Lock()
-	if f := s.fatal; f != nil {
+	if f := s.clock.ended(); f != nil {
 		// The session is ending (another goroutine decided while this
 		// message was read): the message must not reach a server.
 		s.mu.Unlock()
@@ -396,9 +348,7 @@ func (s *txnSession) link() error {
 	done := make(chan downEnd, 1)
 	s.mu.Lock()
 	s.srv, s.ss, s.w, s.down = srv, ss, srv, done
-	if t := s.cfg.Settings.TransactionTimeout; t > 0 {
-		s.ttimer = time.AfterFunc(t, func() { s.kill(srv, errTransactionTimeout()) })
-	}
+	s.clock.startXact(func() { s.kill(srv, errTransactionTimeout()) })
 	s.mu.Unlock()
 	s.c.Link(srv)
 	s.c.Quiet.Store(false)
@@ -411,12 +361,11 @@ func (s *txnSession) link() error {
 // closed unless it is between transactions.
 func (s *txnSession) kill(srv *pool.Server, err *wire.Error) {
 	s.mu.Lock()
-	if s.srv != srv || s.stopping || s.fatal != nil {
+	if s.srv != srv || s.stopping || s.clock.ended() != nil {
 		s.mu.Unlock()
 		return
 	}
-	s.fatal = err
-	s.armClientLocked()
+	s.clock.halt(err)
 	s.mu.Unlock()
 }
 
@@ -428,7 +377,7 @@ func (s *txnSession) finish(end *End) {
 	s.stopping = true
 	srv, done := s.srv, s.down
 	owed := s.pending > 0 || s.unsynced
-	s.stopTimersLocked()
+	s.clock.stop()
 	s.mu.Unlock()
 	defer s.releaseStmts()
 	if done == nil {
@@ -453,16 +402,5 @@ func (s *txnSession) releaseStmts() {
 	for name, e := range s.stmts {
 		s.e.stmts.release(e)
 		delete(s.stmts, name)
-	}
-}
-
-func (s *txnSession) stopTimersLocked() {
-	if s.qtimer != nil {
-		s.qtimer.Stop()
-		s.qtimer = nil
-	}
-	if s.ttimer != nil {
-		s.ttimer.Stop()
-		s.ttimer = nil
 	}
 }

@@ -44,7 +44,7 @@ func (s *txnSession) downLoop(srv *pool.Server, done chan<- downEnd) {
 		}
 		if rerr != nil {
 			s.mu.Lock()
-			stopping := s.stopping || s.fatal != nil
+			stopping := s.stopping || s.clock.ended() != nil
 			s.mu.Unlock()
 			if stopping {
 				done <- downEnd{srv: srv, clean: sc.AtBoundary() && carry == 0}
@@ -70,14 +70,14 @@ func (s *txnSession) releaseAtEnd(srv *pool.Server, boundary bool) bool {
 	release := s.pending == 0 && !s.unsynced && boundary
 	if release && srv.Status != 'I' {
 		release = false
-		if s.statement && s.fatal == nil {
-			s.fatal = errStatementTxn()
+		if s.statement {
+			s.clock.halt(errStatementTxn())
 		}
 	}
 	if release {
 		s.unlinkLocked()
 	}
-	s.armClientLocked() // idle, idle in a transaction, or ending
+	s.clock.set(s.phaseLocked()) // idle, idle in a transaction, or ending
 	s.mu.Unlock()
 	if release {
 		s.c.Unlink()
@@ -94,10 +94,11 @@ func (s *txnSession) lose(srv *pool.Server, err *wire.Error) {
 	if s.srv == srv {
 		s.unlinkLocked()
 	}
-	if err != nil && s.fatal == nil {
-		s.fatal = err
+	if err != nil {
+		s.clock.halt(err) // wakes the session goroutine
+	} else {
+		s.clock.set(s.phaseLocked())
 	}
-	s.armClientLocked() // wakes the session goroutine when err is set
 	s.mu.Unlock()
 	s.c.Unlink()
 	s.cfg.Pool.Release(srv, false)
@@ -109,14 +110,7 @@ func (s *txnSession) unlinkLocked() {
 	for s.q.len() > 0 {
 		s.q.pop()
 	}
-	if s.ttimer != nil {
-		s.ttimer.Stop()
-		s.ttimer = nil
-	}
-	if s.qtimer != nil {
-		s.qtimer.Stop()
-		s.qtimer = nil
-	}
+	s.clock.endXact()
 }
 
 func errStatementTxn() *wire.Error {
@@ -168,18 +162,14 @@ func (o *txnObserver) Message(typ byte, body []byte) {
 			if o.srv.Status == 'I' {
 				s.xStart = 0
 			}
-			if s.qtimer != nil {
-				s.qtimer.Stop()
-				s.qtimer = nil
-			}
+			s.clock.endQuery()
 			if s.ss != nil && s.ss.prepared != nil {
 				s.ss.prepared.unpin()
 			}
-			if s.statement && o.srv.Status != 'I' && !s.unsynced && s.fatal == nil {
+			if s.statement && o.srv.Status != 'I' && !s.unsynced {
 				// Decided before this ReadyForQuery reaches the client,
 				// so that nothing it sends next reaches the server.
-				s.fatal = errStatementTxn()
-				s.armClientLocked()
+				s.clock.halt(errStatementTxn())
 			}
 		}
 		o.ready = true

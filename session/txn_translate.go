@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"time"
 
 	"github.com/pgbun/pgbun/internal/wire"
@@ -64,27 +63,10 @@ func (s *txnSession) syncPoint() {
 			s.xStart = now
 		}
 		s.c.RequestTime.Store(now)
-		if t := s.cfg.Settings.QueryTimeout; t > 0 && s.qtimer == nil {
-			s.qtimer = time.AfterFunc(t, s.cancelForTimeout)
-		}
+		s.clock.startQuery()
 	}
 	s.pending++
 	s.q.push(expect{kind: 'Z'})
-}
-
-// cancelForTimeout cancels the running query after query_timeout.
-func (s *txnSession) cancelForTimeout() {
-	wait := s.cfg.CancelWait
-	if wait <= 0 {
-		wait = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := s.c.CancelQuery(ctx); err != nil {
-		s.e.log.Warn("query_timeout: cancel failed", "client", s.c.Addr, "err", err)
-	} else {
-		s.e.log.Info("query_timeout: query cancelled", "client", s.c.Addr, "user", s.c.User)
-	}
 }
 
 // parse handles a client's Parse.
