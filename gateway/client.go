@@ -14,10 +14,6 @@ import (
 	"github.com/pgbun/pgbun/session"
 )
 
-// clientReadBuffer is the size of a client's read buffer. It bounds the
-// read-ahead during login and serves the forwarding path afterwards.
-const clientReadBuffer = 16384
-
 // maxLoginMessage bounds the messages a client sends before it is
 // authenticated (password and SASL messages are a few hundred bytes).
 const maxLoginMessage = 8192
@@ -26,7 +22,7 @@ var clientIDs atomic.Uint64
 
 // client is one accepted connection. The goroutine carrying it (serve's,
 // then, for a parked session, the one that woke it) owns it; other
-// goroutines only call abort and kill and read the atomic fields.
+// goroutines only call Abort and Kill and read the atomic fields.
 type client struct {
 	// The connection, its lifecycle (kill, abort, its context) and what
 	// SHOW CLIENTS reads, shared with the session that carries the

@@ -14,9 +14,9 @@ import (
 	"github.com/pgbun/pgbun/pool"
 )
 
-// ReadBuffer is the size of a client's read buffer. It bounds the
+// readBufferSize is the size of a client's read buffer. It bounds the
 // read-ahead during login and serves the forwarding path afterwards.
-const ReadBuffer = 16384
+const readBufferSize = 16384
 
 var (
 	// ErrKilled is the cause of a client context cancelled because the
@@ -119,7 +119,7 @@ func (c *Client) Context() context.Context { return c.ctx }
 // and closes its connection.
 func (c *Client) Close() {
 	c.cancel(nil)
-	c.DropReader()
+	c.dropReader()
 	c.Raw.Close()
 }
 
@@ -179,17 +179,17 @@ func (c *Client) setWake(f func()) {
 	}
 }
 
-// Link records the server c is using, for cancel requests.
-func (c *Client) Link(s *pool.Server) {
+// link records the server c is using, for cancel requests.
+func (c *Client) link(s *pool.Server) {
 	c.cancelMu.Lock()
 	c.server.Store(s)
 	c.cancelMu.Unlock()
 }
 
-// Unlink forgets c's server. It waits for a cancel in flight to finish,
+// unlink forgets c's server. It waits for a cancel in flight to finish,
 // so a cancel meant for this client can never reach the server's next
 // client.
-func (c *Client) Unlink() {
+func (c *Client) unlink() {
 	c.cancelMu.Lock()
 	c.server.Store(nil)
 	c.cancelMu.Unlock()

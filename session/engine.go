@@ -96,14 +96,14 @@ func (e *Engine) Run(c *Client, srv *pool.Server, cfg *Config, done func(End)) {
 		}()
 		c.State.Store(int32(Active))
 		end := e.forward(c, cfg, srv)
-		c.Unlink()
+		c.unlink()
 		cfg.Pool.Release(srv, end.clean)
 		done(end)
 		return
 	}
 	s := newTxnSession(e, c, cfg, srv.Params, done)
 	c.Quiet.Store(true)
-	c.Unlink()
+	c.unlink()
 	c.State.Store(int32(Idle))
 	cfg.Pool.Release(srv, srv.Status == 'I')
 	s.start()

@@ -117,7 +117,7 @@ func (o *fromServer) Message(typ byte, body []byte) {
 // deadline, and nothing else writes to either connection until both have
 // stopped.
 func (e *Engine) forward(c *Client, cfg *Config, srv *pool.Server) End {
-	c.Link(srv)
+	c.link(srv)
 	var pending atomic.Int32
 	clk := newClock(e, c, cfg)
 	defer clk.stop()

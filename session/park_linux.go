@@ -84,7 +84,7 @@ func (e *Engine) runParker() {
 // shows on the socket. The read buffer goes back to the pool. The caller
 // must not touch the session afterwards: it may already be running again.
 func (s *txnSession) park() {
-	s.c.DropReader()
+	s.c.dropReader()
 	p := s.e.parker
 	rc, err := rawConn(s.c.Raw)
 	if p == nil || err != nil {

@@ -15,7 +15,7 @@ import (
 // goes idle, so thousands of idle clients hold no read buffer between
 // them, and a burst of logins reuses a few buffers instead of allocating
 // one per connection.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, ReadBuffer) }}
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 
 func NewReader(r io.Reader) *bufio.Reader {
 	br := readers.Get().(*bufio.Reader)
@@ -23,9 +23,9 @@ func NewReader(r io.Reader) *bufio.Reader {
 	return br
 }
 
-// DropReader gives the client's read buffer back, discarding what it
+// dropReader gives the client's read buffer back, discarding what it
 // holds; callers make sure that is nothing they need.
-func (c *Client) DropReader() {
+func (c *Client) dropReader() {
 	if c.In == nil {
 		return
 	}
@@ -56,7 +56,7 @@ func (l *leadReader) Read(p []byte) (int, error) {
 // The read that follows reports the connection's state: data, end of
 // stream or the error.
 func (c *Client) awaitInput() error {
-	c.DropReader()
+	c.dropReader()
 	c.lead.conn = c.Conn
 	if c.lead.has {
 		c.In = NewReader(&c.lead)

@@ -350,7 +350,7 @@ func (s *txnSession) link() error {
 	s.srv, s.ss, s.w, s.down = srv, ss, srv, done
 	s.clock.startXact(func() { s.kill(srv, errTransactionTimeout()) })
 	s.mu.Unlock()
-	s.c.Link(srv)
+	s.c.link(srv)
 	s.c.Quiet.Store(false)
 	s.c.State.Store(int32(Active))
 	go s.downLoop(srv, done)
@@ -391,7 +391,7 @@ func (s *txnSession) finish(end *End) {
 		return
 	}
 	d.srv.Conn().SetReadDeadline(timeZero)
-	s.c.Unlink()
+	s.c.unlink()
 	s.cfg.Pool.Release(d.srv, d.clean && !owed)
 }
 

@@ -80,7 +80,7 @@ func (s *txnSession) releaseAtEnd(srv *pool.Server, boundary bool) bool {
 	s.clock.set(s.phaseLocked()) // idle, idle in a transaction, or ending
 	s.mu.Unlock()
 	if release {
-		s.c.Unlink()
+		s.c.unlink()
 		s.c.Quiet.Store(true)
 		s.c.State.Store(int32(Idle))
 		s.cfg.Pool.Release(srv, true)
@@ -100,7 +100,7 @@ func (s *txnSession) lose(srv *pool.Server, err *wire.Error) {
 		s.clock.set(s.phaseLocked())
 	}
 	s.mu.Unlock()
-	s.c.Unlink()
+	s.c.unlink()
 	s.cfg.Pool.Release(srv, false)
 }
 
