@@ -18,6 +18,7 @@ import (
 	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
 	"github.com/pgbun/pgbun/session"
+	"github.com/pgbun/pgbun/stats"
 )
 
 // Gateway serves PostgreSQL clients on any number of listeners. Build it
@@ -28,15 +29,15 @@ type Gateway struct {
 	keyring *authn.Keyring
 	pools   *pool.Manager
 	cancels cancelRegistry
-	counts  clientCounts // clients per database and user
-	pinfo   sync.Map     // *pool.Pool -> *poolInfo, for client pools
-	retired retiredStats // counters of freed pools of configured databases
-	period  periodStats
+	counts  clientCounts  // clients per database and user
+	pinfo   sync.Map      // *pool.Pool -> *poolInfo, for client pools
+	retired stats.Retired // counters of freed pools of configured databases
+	period  stats.Period
 
 	// Event counters for metrics.
-	logins        counterMap // "method/result"
-	tlsHandshakes counterMap // TLS version
-	reloads       counterMap // "ok" / "failed"
+	logins        stats.Labels // "method/result"
+	tlsHandshakes stats.Labels // TLS version
+	reloads       stats.Labels // "ok" / "failed"
 	tlsFailures   atomic.Uint64
 	throttled     atomic.Uint64
 

@@ -1,11 +1,10 @@
 package gateway
 
 import (
-	"sync"
 	"time"
 
-	"github.com/pgbun/pgbun/internal/snapshot"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/stats"
 )
 
 // reapPeriod is how often pools with neither clients nor servers are
@@ -71,9 +70,9 @@ func (g *Gateway) forgetPool(p *pool.Pool) {
 	if ok {
 		in := v.(*poolInfo)
 		keepDB := in.origin.entry != "*"
-		g.retired.add(dbOfPool(k), keepDB, p.Snapshot(), &in.stats)
+		g.retired.Add(dbOfPool(k), keepDB, p.Snapshot(), &in.stats)
 	} else {
-		g.retired.add(dbOfPool(k), false, p.Snapshot(), &poolStats{})
+		g.retired.Add(dbOfPool(k), false, p.Snapshot(), &stats.Pool{})
 	}
 	// SCRAM keys learned for a user are needed only by that user's
 	// pools; the next login teaches them again.
@@ -83,69 +82,4 @@ func (g *Gateway) forgetPool(p *pool.Pool) {
 		}
 	}
 	g.learned.Delete(k.User)
-}
-
-// retiredStats holds, per configured database, the counters of its pools
-// that were freed.
-type retiredStats struct {
-	mu     sync.Mutex
-	byDB   map[string]snapshot.Counters
-	events struct{ connects, failures, preparedHits, preparedMisses uint64 }
-}
-
-func (r *retiredStats) add(db string, keepDB bool, sn pool.Snapshot, ps *poolStats) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if keepDB {
-		if r.byDB == nil {
-			r.byDB = make(map[string]snapshot.Counters)
-		}
-		c := r.byDB[db]
-		addPoolCounters(&c, sn, ps)
-		r.byDB[db] = c
-	}
-	r.events.connects += sn.Stats.Opened
-	r.events.failures += sn.Stats.LoginFailed
-	r.events.preparedHits += ps.PreparedHits.Load()
-	r.events.preparedMisses += ps.PreparedMisses.Load()
-}
-
-// addTo adds the retired counters of every database to tot.
-func (r *retiredStats) addTo(tot map[string]snapshot.Counters) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for db, c := range r.byDB {
-		tot[db] = addCounters(tot[db], c)
-	}
-}
-
-// addPoolCounters adds one pool's counters to c.
-func addPoolCounters(c *snapshot.Counters, sn pool.Snapshot, ps *poolStats) {
-	c.ServerAssignments += sn.Stats.Acquired
-	c.WaitTime += sn.Stats.WaitTime
-	c.Transactions += ps.Xacts.Load()
-	c.Queries += ps.Queries.Load()
-	c.Received += ps.Recv.Load()
-	c.Sent += ps.Sent.Load()
-	c.XactTime += time.Duration(ps.XactNs.Load())
-	c.QueryTime += time.Duration(ps.QueryNs.Load())
-	c.ClientParses += ps.ClientParses.Load()
-	c.ServerParses += ps.ServerParses.Load()
-	c.Binds += ps.Binds.Load()
-}
-
-func addCounters(a, b snapshot.Counters) snapshot.Counters {
-	return snapshot.Counters{
-		ServerAssignments: a.ServerAssignments + b.ServerAssignments,
-		Transactions:      a.Transactions + b.Transactions,
-		Queries:           a.Queries + b.Queries,
-		Received:          a.Received + b.Received,
-		Sent:              a.Sent + b.Sent,
-		XactTime:          a.XactTime + b.XactTime,
-		QueryTime:         a.QueryTime + b.QueryTime,
-		WaitTime:          a.WaitTime + b.WaitTime,
-		ClientParses:      a.ClientParses + b.ClientParses,
-		ServerParses:      a.ServerParses + b.ServerParses,
-		Binds:             a.Binds + b.Binds,
-	}
 }

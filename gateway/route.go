@@ -11,6 +11,7 @@ import (
 	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
 	"github.com/pgbun/pgbun/session"
+	"github.com/pgbun/pgbun/stats"
 )
 
 // target is what a client's startup packet names, resolved against the
@@ -30,7 +31,7 @@ type route struct {
 	settings   config.PoolSettings
 	pool       *pool.Pool
 	info       *poolInfo
-	stats      *poolStats // &info.stats
+	stats      *stats.Pool // &info.stats
 }
 
 // resolve finds the [databases] entry that serves c. An unknown database

@@ -269,9 +269,7 @@ func (g *Gateway) Users() []snapshot.User {
 // Stats returns each database's counters (SHOW STATS).
 func (g *Gateway) Stats() []snapshot.Stats {
 	tot := g.totals()
-	g.period.mu.Lock()
-	last, length := g.period.last, g.period.length
-	g.period.mu.Unlock()
+	last, length := g.period.Last()
 	out := make([]snapshot.Stats, 0, len(tot))
 	for db, t := range tot {
 		out = append(out, snapshot.Stats{Database: db, Total: t, Period: last[db], Seconds: length.Seconds()})

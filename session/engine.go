@@ -11,6 +11,7 @@ import (
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/stats"
 )
 
 // Engine runs the sessions of one gateway. It holds what sessions share:
@@ -53,7 +54,7 @@ func (e *Engine) Parked() int { return e.parker.count() }
 // Config is how one client's session runs.
 type Config struct {
 	Pool     *pool.Pool
-	Stats    *Counters           // the pool's traffic counters
+	Stats    *stats.Pool         // the pool's traffic counters
 	Settings config.PoolSettings // mode and timeouts of the client's pool
 	// MaxPacket bounds a client message (max_packet_size, 0: no bound).
 	MaxPacket int
@@ -121,34 +122,6 @@ func (e *Engine) untrack(s *txnSession) {
 	e.mu.Lock()
 	delete(e.live, s)
 	e.mu.Unlock()
-}
-
-// Counters count what went through one pool. Sessions add to them with
-// atomics, a few times per transaction.
-type Counters struct {
-	Xacts, Queries      atomic.Uint64
-	Recv, Sent          atomic.Uint64 // bytes from and to clients
-	XactNs, QueryNs     atomic.Uint64
-	ClientParses, Binds atomic.Uint64
-	ServerParses        atomic.Uint64
-	PreparedHits        atomic.Uint64
-	PreparedMisses      atomic.Uint64
-}
-
-// ended records a round trip answered by ReadyForQuery: a query, and a
-// transaction when the server is idle again. started is when the round
-// trip began, xactStarted when the transaction did.
-func (ps *Counters) ended(status byte, started, xactStarted, now int64) {
-	ps.Queries.Add(1)
-	if started > 0 && now > started {
-		ps.QueryNs.Add(uint64(now - started))
-	}
-	if status == 'I' {
-		ps.Xacts.Add(1)
-		if xactStarted > 0 && now > xactStarted {
-			ps.XactNs.Add(uint64(now - xactStarted))
-		}
-	}
 }
 
 // countingWriter counts the bytes written through it into n.

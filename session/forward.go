@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/stats"
 )
 
 // pumpBufferSize is the chunk forwarded per read in each direction.
@@ -23,7 +24,7 @@ type fromClient struct {
 	tooBig  bool
 	clock   *clock // nil when no timeout applies
 	times   *roundTimes
-	stats   *Counters
+	stats   *stats.Pool
 	c       *Client
 }
 
@@ -72,7 +73,7 @@ type fromServer struct {
 	pending   *atomic.Int32
 	clock     *clock
 	times     *roundTimes
-	stats     *Counters
+	stats     *stats.Pool
 }
 
 func (o *fromServer) Header(typ byte, _ int) wire.Action {
@@ -91,7 +92,7 @@ func (o *fromServer) Message(typ byte, body []byte) {
 		if o.pending.Add(-1) == 0 {
 			now := time.Now().UnixNano()
 			o.c.Quiet.Store(o.srv.Status == 'I')
-			o.stats.ended(o.srv.Status, o.times.query.Load(), o.times.xact.Load(), now)
+			o.stats.Ended(o.srv.Status, o.times.query.Load(), o.times.xact.Load(), now)
 			if o.fastClose && o.srv.Status == 'I' && o.srv.Outdated() {
 				// RECONNECT or a changed definition: with server_fast_close
 				// the session ends at this transaction's end, not the client's.

@@ -24,7 +24,7 @@ func (e *Engine) runParker() {
 // park carries the session on at once, on a new goroutine, as Linux does
 // when a session cannot be parked. Nothing asks a session to park here.
 func (s *txnSession) park() {
-	s.c.DropReader()
+	s.c.dropReader()
 	go s.carry(true)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/stats"
 )
 
 // The transaction-pooling rewriter (translate and the prepared statement
@@ -99,7 +100,7 @@ func newTxHarness(t *testing.T, maxPrepared, servers int) *txHarness {
 	s := &txnSession{
 		e:           &Engine{log: slog.New(slog.DiscardHandler)},
 		c:           &Client{},
-		cfg:         &Config{Stats: new(Counters)},
+		cfg:         &Config{Stats: new(stats.Pool)},
 		maxPrepared: maxPrepared,
 		params:      make(map[string]string),
 	}

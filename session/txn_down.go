@@ -158,7 +158,7 @@ func (o *txnObserver) Message(typ byte, body []byte) {
 			s.pending--
 		}
 		if s.pending == 0 {
-			s.cfg.Stats.ended(o.srv.Status, s.qStart, s.xStart, time.Now().UnixNano())
+			s.cfg.Stats.Ended(o.srv.Status, s.qStart, s.xStart, time.Now().UnixNano())
 			if o.srv.Status == 'I' {
 				s.xStart = 0
 			}
