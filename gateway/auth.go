@@ -6,41 +6,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/pgbun/pgbun/policy"
-
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/login"
+	"github.com/pgbun/pgbun/policy"
 )
-
-// Authentication request codes pgbun sends.
-const (
-	authOK           = 0
-	authCleartext    = 3
-	authMD5          = 5
-	authSASL         = 10
-	authSASLContinue = 11
-	authSASLFinal    = 12
-)
-
-// loginError is an authentication failure: what the client sees, and a
-// reason for the log only.
-type loginError struct {
-	client *wire.Error
-	reason string
-}
-
-func (e *loginError) Error() string { return e.client.Message + ": " + e.reason }
-func (e *loginError) Unwrap() error { return e.client }
-
-// passwordFailed is the one answer for every failed password login,
-// whatever the cause, so the answer tells nothing about which users exist.
-func passwordFailed(user, reason string) error {
-	return &loginError{
-		client: wire.Fatal(wire.CodeInvalidPassword, "password authentication failed for user %q", user),
-		reason: reason,
-	}
-}
 
 // authenticate verifies the client: by auth_type, or with auth_type=hba
 // by the method of the first matching auth_hba_file rule. Password logins
@@ -80,7 +51,7 @@ func (g *Gateway) authenticate(c *client, st *state, t target) error {
 			return err
 		}
 		if !l.known && (st.users != nil || l.fetch != nil) {
-			return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "no such user: %q", c.User), reason: "unknown user"}
+			return &login.Failure{Client: wire.Fatal(wire.CodeInvalidAuthSpec, "no such user: %q", c.User), Reason: "unknown user"}
 		}
 		return nil
 	}
@@ -89,7 +60,9 @@ func (g *Gateway) authenticate(c *client, st *state, t target) error {
 
 // passwordLogin runs a password method inside a throttled attempt: the
 // throttle is asked first, the user's secret looked up second, and only a
-// proof that fails counts against the user.
+// proof that fails counts against the user. The exchange itself is the
+// login package's; the throttle, a stale cached secret and the bound on
+// login CPU come in as its hooks.
 func (g *Gateway) passwordLogin(c *client, st *state, t target, method config.AuthType) error {
 	attempt, err := g.beginAttempt(c, st)
 	if err != nil {
@@ -100,17 +73,26 @@ func (g *Gateway) passwordLogin(c *client, st *state, t target, method config.Au
 		endAttempt(attempt, err)
 		return err
 	}
+	lc := c.loginConn()
+	hooks := login.Hooks{
+		Confirm: func() error { return g.confirmAttempt(c, attempt) },
+		Refetch: func() (authn.Secret, bool) { return g.refetch(c, st, &l) },
+		CPU:     g.loginCPU,
+	}
+	verified := l.sec
 	switch method {
 	case config.AuthPlain:
-		err = g.authCleartext(c, st, attempt, &l)
+		c.method = "password"
+		verified, err = login.Cleartext(lc, l.sec, l.known, hooks)
 	case config.AuthMD5:
 		if l.known && l.sec.Kind != authn.SecretSCRAM {
-			err = g.authMD5(c, st, attempt, &l)
+			c.method = "md5"
+			verified, err = login.MD5(lc, l.sec, hooks)
 		} else {
-			err = g.authSCRAM(c, st, attempt, l)
+			err = g.scramLogin(c, lc, l, hooks)
 		}
 	case config.AuthSCRAM:
-		err = g.authSCRAM(c, st, attempt, l)
+		err = g.scramLogin(c, lc, l, hooks)
 	default:
 		err = fmt.Errorf("auth_type %q cannot authenticate clients", method)
 	}
@@ -118,8 +100,19 @@ func (g *Gateway) passwordLogin(c *client, st *state, t target, method config.Au
 	if err != nil {
 		return err
 	}
-	g.learn(c.User, l.sec)
+	g.learn(c.User, verified)
 	return nil
+}
+
+// scramLogin runs SCRAM-SHA-256 and keeps the pass-through keys a
+// verified SCRAM secret yields, for the user's servers.
+func (g *Gateway) scramLogin(c *client, lc *login.Conn, l userLookup, hooks login.Hooks) error {
+	c.method = "scram-sha-256"
+	keys, err := login.SCRAM(lc, g.keyring, l.sec, l.known, hooks)
+	if keys != nil {
+		g.learned.Store(c.User, authn.ServerCredentials{Keys: keys})
+	}
+	return err
 }
 
 // authPeer is the hba method peer, which has no auth_type of its own.
@@ -142,10 +135,10 @@ func (g *Gateway) loginMethod(c *client, st *state) (config.AuthType, map[string
 			host = c.ip.String()
 		}
 		g.audit.event("policy_reject", "user", c.User, "database", c.dbname, "addr", c.Addr, "tls", tlsVersion(c), "rule", where)
-		return "", nil, &loginError{
-			client: wire.Fatal(wire.CodeInvalidAuthSpec, "no pg_hba.conf entry for host %q, user %q, database %q, %s",
+		return "", nil, &login.Failure{
+			Client: wire.Fatal(wire.CodeInvalidAuthSpec, "no pg_hba.conf entry for host %q, user %q, database %q, %s",
 				host, c.User, c.dbname, map[bool]string{true: "SSL encryption", false: "no encryption"}[c.tls != nil]),
-			reason: where,
+			Reason: where,
 		}
 	}
 	switch rule.Method {
@@ -197,21 +190,21 @@ func (g *Gateway) throttledError(c *client, err error) error {
 	g.throttled.Add(1)
 	g.audit.event("throttled", "user", c.User, "addr", c.Addr, "key", locked.Key,
 		"retry_after", locked.RetryAfter.Round(time.Second).String())
-	return &loginError{
-		client: wire.Fatal(wire.CodeInvalidAuthSpec, "too many failed login attempts; try again in %s",
+	return &login.Failure{
+		Client: wire.Fatal(wire.CodeInvalidAuthSpec, "too many failed login attempts; try again in %s",
 			max(time.Second, locked.RetryAfter.Round(time.Second))),
-		reason: "throttled: " + err.Error(),
+		Reason: "throttled: " + err.Error(),
 	}
 }
 
 // endAttempt tells the throttle how an attempt ended: a wrong password
 // counts, a client that went away before answering does not.
 func endAttempt(a *policy.Attempt, err error) {
-	var le *loginError
+	var le *login.Failure
 	switch {
 	case err == nil:
 		a.Succeeded()
-	case errors.As(err, &le) && le.client.Code == wire.CodeInvalidPassword:
+	case errors.As(err, &le) && le.Client.Code == wire.CodeInvalidPassword:
 		a.Failed()
 	default:
 		a.Abandoned()
@@ -227,12 +220,12 @@ func checkClientCert(c *client, st *state, opts map[string]string) error {
 		return nil
 	}
 	if c.certCN == "" {
-		return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "connection requires a valid client certificate"), reason: "clientcert: no verified certificate"}
+		return &login.Failure{Client: wire.Fatal(wire.CodeInvalidAuthSpec, "connection requires a valid client certificate"), Reason: "clientcert: no verified certificate"}
 	}
 	if mode == "verify-full" && !st.ident.Allows(opts["map"], c.certCN, c.User) {
-		return &loginError{
-			client: wire.Fatal(wire.CodeInvalidAuthSpec, "certificate authentication failed for user %q", c.User),
-			reason: fmt.Sprintf("clientcert=verify-full: certificate name %q does not map to the user", c.certCN),
+		return &login.Failure{
+			Client: wire.Fatal(wire.CodeInvalidAuthSpec, "certificate authentication failed for user %q", c.User),
+			Reason: fmt.Sprintf("clientcert=verify-full: certificate name %q does not map to the user", c.certCN),
 		}
 	}
 	return nil
@@ -243,12 +236,12 @@ func checkClientCert(c *client, st *state, opts map[string]string) error {
 func (g *Gateway) authCert(c *client, st *state, mapName string) error {
 	c.method = "cert"
 	if c.tls == nil || c.certCN == "" {
-		return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "connection requires a valid client certificate"), reason: "no verified client certificate"}
+		return &login.Failure{Client: wire.Fatal(wire.CodeInvalidAuthSpec, "connection requires a valid client certificate"), Reason: "no verified client certificate"}
 	}
 	if !st.ident.Allows(mapName, c.certCN, c.User) {
-		return &loginError{
-			client: wire.Fatal(wire.CodeInvalidAuthSpec, "certificate authentication failed for user %q", c.User),
-			reason: fmt.Sprintf("certificate name %q does not map to the user", c.certCN),
+		return &login.Failure{
+			Client: wire.Fatal(wire.CodeInvalidAuthSpec, "certificate authentication failed for user %q", c.User),
+			Reason: fmt.Sprintf("certificate name %q does not map to the user", c.certCN),
 		}
 	}
 	return nil
@@ -258,14 +251,14 @@ func (g *Gateway) authCert(c *client, st *state, mapName string) error {
 // database user, or maps to it through the ident map named.
 func (g *Gateway) authPeer(c *client, st *state, mapName string) error {
 	c.method = "peer"
-	osUser, err := peerUser(c.Raw)
+	osUser, err := login.PeerUser(c.Raw)
 	if err != nil {
-		return &loginError{client: wire.Fatal(wire.CodeInvalidAuthSpec, "Peer authentication failed for user %q", c.User), reason: err.Error()}
+		return &login.Failure{Client: wire.Fatal(wire.CodeInvalidAuthSpec, "Peer authentication failed for user %q", c.User), Reason: err.Error()}
 	}
 	if !st.ident.Allows(mapName, osUser, c.User) {
-		return &loginError{
-			client: wire.Fatal(wire.CodeInvalidAuthSpec, "Peer authentication failed for user %q", c.User),
-			reason: fmt.Sprintf("system user %q does not map to the user", osUser),
+		return &login.Failure{
+			Client: wire.Fatal(wire.CodeInvalidAuthSpec, "Peer authentication failed for user %q", c.User),
+			Reason: fmt.Sprintf("system user %q does not map to the user", osUser),
 		}
 	}
 	return nil
@@ -273,167 +266,9 @@ func (g *Gateway) authPeer(c *client, st *state, mapName string) error {
 
 // learn keeps what a verified login taught about logging in to the server
 // as user, for users whose secret came from auth_query (auth_file
-// secrets are looked up directly). SCRAM keys are stored by authSCRAM.
+// secrets are looked up directly). SCRAM keys are stored by scramLogin.
 func (g *Gateway) learn(user string, sec authn.Secret) {
 	if sec.Kind == authn.SecretPlain || sec.Kind == authn.SecretMD5 {
 		g.learned.Store(user, sec.ServerCredentials())
 	}
-}
-
-// authSCRAM runs SCRAM-SHA-256 (or -PLUS when the client is on TLS with
-// a certificate that allows channel binding). Unknown users and secrets
-// that cannot verify SCRAM get the same exchange against a mock secret,
-// and the same failure as a wrong password.
-func (g *Gateway) authSCRAM(c *client, st *state, attempt *policy.Attempt, l userLookup) error {
-	var binding []byte
-	if c.served != nil {
-		binding = authn.TLSServerEndpoint(c.served)
-	}
-	sec := l.sec
-	c.method = "scram-sha-256"
-	var ex *authn.SCRAMServer
-	g.loginCPU(func() { ex = g.keyring.NewSCRAMServerFor(c.User, sec, l.known, binding) })
-
-	if err := c.send(wire.AppendAuthSASL(c.out[:0], ex.Mechanisms())); err != nil {
-		return err
-	}
-	body, err := c.readPasswordMessage()
-	if err != nil {
-		return err
-	}
-	mech, data, err := parseSASLInitial(body)
-	if err != nil {
-		return err
-	}
-	serverFirst, err := ex.First(mech, data)
-	if err != nil {
-		return scramFailure(c, err)
-	}
-	if err := c.send(appendAuth(c.out[:0], authSASLContinue, serverFirst)); err != nil {
-		return err
-	}
-	if body, err = c.readPasswordMessage(); err != nil {
-		return err
-	}
-	if err := g.confirmAttempt(c, attempt); err != nil {
-		return err
-	}
-	var serverFinal []byte
-	g.loginCPU(func() { serverFinal, err = ex.Final(body) })
-	if err != nil {
-		// The salt is already spent, so a changed password cannot be
-		// checked now; fetching it makes the client's next try work.
-		g.refetch(c, st, &l)
-		return scramFailure(c, err)
-	}
-	// Only a secret identical to the server's own yields keys that log in
-	// there; one derived from a plaintext password has its own salt.
-	if sec.Kind == authn.SecretSCRAM {
-		if keys := ex.PassThroughKeys(); keys != nil {
-			g.learned.Store(c.User, authn.ServerCredentials{Keys: keys})
-		}
-	}
-	return c.send(appendAuth(c.out[:0], authSASLFinal, serverFinal))
-}
-
-// scramFailure turns an authn error into what the client sees.
-func scramFailure(c *client, err error) error {
-	var ae *authn.Error
-	if errors.As(err, &ae) {
-		if ae.Code == wire.CodeInvalidPassword {
-			return passwordFailed(c.User, ae.Reason)
-		}
-		return &loginError{client: wire.Fatal(ae.Code, "%s", ae.Message), reason: ae.Reason}
-	}
-	return &loginError{client: wire.Fatal(wire.CodeProtocolViolation, "malformed SCRAM message"), reason: err.Error()}
-}
-
-// authMD5 runs PostgreSQL's md5 challenge against a plaintext or md5 secret.
-func (g *Gateway) authMD5(c *client, st *state, attempt *policy.Attempt, l *userLookup) error {
-	sec := l.sec
-	c.method = "md5"
-	salt := authn.NewMD5Salt()
-	if err := c.send(appendAuth(c.out[:0], authMD5, salt[:])); err != nil {
-		return err
-	}
-	body, err := c.readPasswordMessage()
-	if err != nil {
-		return err
-	}
-	resp, _, ok := wire.CString(body)
-	if !ok {
-		return wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
-	}
-	if err := g.confirmAttempt(c, attempt); err != nil {
-		return err
-	}
-	if authn.VerifyMD5(c.User, sec, salt, resp) {
-		return nil
-	}
-	// A cached secret may be stale: md5 can be checked again at once.
-	if fresh, ok := g.refetch(c, st, l); ok && authn.VerifyMD5(c.User, fresh, salt, resp) {
-		l.sec, l.known = fresh, true
-		return nil
-	}
-	return passwordFailed(c.User, "md5 response mismatch")
-}
-
-// authCleartext asks for the password itself (auth_type=plain).
-func (g *Gateway) authCleartext(c *client, st *state, attempt *policy.Attempt, l *userLookup) error {
-	sec, known := l.sec, l.known
-	c.method = "password"
-	if err := c.send(appendAuth(c.out[:0], authCleartext, nil)); err != nil {
-		return err
-	}
-	body, err := c.readPasswordMessage()
-	if err != nil {
-		return err
-	}
-	pw, _, ok := wire.CString(body)
-	if !ok {
-		return wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
-	}
-	if err := g.confirmAttempt(c, attempt); err != nil {
-		return err
-	}
-	if known && authn.VerifyPassword(c.User, sec, pw) {
-		return nil
-	}
-	if fresh, ok := g.refetch(c, st, l); ok && authn.VerifyPassword(c.User, fresh, pw) {
-		l.sec, l.known = fresh, true
-		return nil
-	}
-	if !known {
-		return passwordFailed(c.User, "unknown user")
-	}
-	return passwordFailed(c.User, "password mismatch")
-}
-
-// readPasswordMessage reads the client's next 'p' message.
-func (c *client) readPasswordMessage() ([]byte, error) {
-	typ, body, err := c.readMessage()
-	if err != nil {
-		if errors.Is(err, wire.ErrTooLong) {
-			return nil, wire.Fatal(wire.CodeProtocolViolation, "invalid authentication message: too long")
-		}
-		return nil, err
-	}
-	if typ != 'p' {
-		return nil, wire.Fatal(wire.CodeProtocolViolation, "expected password response, got message type %d", typ)
-	}
-	return body, nil
-}
-
-// parseSASLInitial splits a SASLInitialResponse body.
-func parseSASLInitial(body []byte) (mech string, data []byte, err error) {
-	mech, data, ok := wire.ParseSASLInitialResponse(body)
-	if !ok {
-		return "", nil, wire.Fatal(wire.CodeProtocolViolation, "malformed SASLInitialResponse")
-	}
-	return mech, data, nil
-}
-
-// appendAuth appends an authentication request with the given code.
-func appendAuth(dst []byte, code uint32, data []byte) []byte {
-	return wire.AppendAuth(dst, code, data)
 }

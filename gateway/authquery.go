@@ -9,6 +9,7 @@ import (
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/login"
 	"github.com/pgbun/pgbun/pool"
 )
 
@@ -54,9 +55,9 @@ func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error)
 		return userLookup{}, nil
 	}
 	if err != nil {
-		return l, &loginError{
-			client: wire.Fatal(wire.CodeConnectionFailure, "authentication is unavailable: auth_query failed"),
-			reason: err.Error(),
+		return l, &login.Failure{
+			Client: wire.Fatal(wire.CodeConnectionFailure, "authentication is unavailable: auth_query failed"),
+			Reason: err.Error(),
 		}
 	}
 	l.sec, l.known, l.cached = res.Secret, res.Found, res.Cached
@@ -125,9 +126,9 @@ func (g *Gateway) authPool(st *state, t target, authUser, authDB string) (*pool.
 	if authDB != "" {
 		e, ok := st.cfg.Database(authDB)
 		if !ok {
-			return nil, "", &loginError{
-				client: wire.Fatal(wire.CodeConnectionFailure, "authentication is unavailable: auth_query failed"),
-				reason: fmt.Sprintf("auth_dbname %q is not a [databases] entry", authDB),
+			return nil, "", &login.Failure{
+				Client: wire.Fatal(wire.CodeConnectionFailure, "authentication is unavailable: auth_query failed"),
+				Reason: fmt.Sprintf("auth_dbname %q is not a [databases] entry", authDB),
 			}
 		}
 		db, serverDB = e, e.DBName

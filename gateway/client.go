@@ -9,14 +9,11 @@ import (
 	"time"
 
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/login"
 	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
 	"github.com/pgbun/pgbun/session"
 )
-
-// maxLoginMessage bounds the messages a client sends before it is
-// authenticated (password and SASL messages are a few hundred bytes).
-const maxLoginMessage = 8192
 
 var clientIDs atomic.Uint64
 
@@ -102,9 +99,7 @@ func (c *client) fail(e *wire.Error) {
 	c.send(e.Append(c.out[:0]))
 }
 
-// readMessage reads one typed message during login.
-func (c *client) readMessage() (byte, []byte, error) {
-	typ, body, buf, err := wire.ReadMessage(c.In, c.buf, maxLoginMessage)
-	c.buf = buf
-	return typ, body, err
+// loginConn is the client's connection as a login exchange uses it.
+func (c *client) loginConn() *login.Conn {
+	return &login.Conn{In: c.In, Out: c.Conn, User: c.User, Served: c.served}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/login"
 	"github.com/pgbun/pgbun/session"
 )
 
@@ -184,18 +185,18 @@ func (g *Gateway) reject(c *client, step string, err error) {
 	if errors.As(err, &we) {
 		c.fail(we)
 	}
-	var le *loginError
+	var le *login.Failure
 	if errors.As(err, &le) && step == "login" {
 		result := "failed"
 		switch {
-		case strings.HasPrefix(le.reason, "throttled"):
+		case strings.HasPrefix(le.Reason, "throttled"):
 			result = "throttled"
-		case strings.HasPrefix(le.reason, "rejected by") || le.reason == "no rule matches":
+		case strings.HasPrefix(le.Reason, "rejected by") || le.Reason == "no rule matches":
 			result = "rejected"
 		}
 		g.logins.Add(orUnknown(c.method) + "/" + result)
 		g.audit.event("login_failed", "user", c.User, "database", c.dbname, "addr", c.Addr,
-			"method", c.method, "tls", tlsVersion(c), "reason", le.reason)
+			"method", c.method, "tls", tlsVersion(c), "reason", le.Reason)
 	}
 	st := g.state.Load()
 	if !st.cfg.General.LogPoolerErrors && we != nil {
@@ -213,8 +214,8 @@ func (g *Gateway) reject(c *client, step string, err error) {
 	if c.User != "" {
 		args = append(args, "user", c.User, "database", c.dbname)
 	}
-	if le != nil && le.reason != "" {
-		args = append(args, "reason", le.reason)
+	if le != nil && le.Reason != "" {
+		args = append(args, "reason", le.Reason)
 	}
 	g.log.Warn("connection refused", args...)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pgbun/pgbun/admin"
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/login"
 )
 
 // serveConsole runs the admin console for a client that connected to the
@@ -23,21 +24,21 @@ func (g *Gateway) serveConsole(c *client, st *state, loggedIn func()) error {
 	isAdmin := slices.Contains(gen.AdminUsers, c.User)
 	isStats := isAdmin || slices.Contains(gen.StatsUsers, c.User)
 	switch {
-	case c.unix && c.User == "pgbouncer" && peerIsSelf(c.Raw):
+	case c.unix && c.User == "pgbouncer" && login.PeerIsSelf(c.Raw):
 		isAdmin, c.method = true, "peer"
 	case gen.AuthType == config.AuthServer || gen.AuthType == config.AuthAny:
-		return &loginError{
-			client: wire.Fatal(wire.CodeInvalidAuthSpec, "the admin console needs a password login (auth_file): not available with auth_type %s", gen.AuthType),
-			reason: "console with auth_type " + string(gen.AuthType),
+		return &login.Failure{
+			Client: wire.Fatal(wire.CodeInvalidAuthSpec, "the admin console needs a password login (auth_file): not available with auth_type %s", gen.AuthType),
+			Reason: "console with auth_type " + string(gen.AuthType),
 		}
 	default:
 		if err := g.authenticate(c, st, target{db: &config.Database{Name: c.dbname}}); err != nil {
 			return err
 		}
 		if !isStats {
-			return &loginError{
-				client: wire.Fatal(wire.CodeInvalidAuthSpec, "not allowed to use the admin console: user %q is in neither admin_users nor stats_users", c.User),
-				reason: "not an admin or stats user",
+			return &login.Failure{
+				Client: wire.Fatal(wire.CodeInvalidAuthSpec, "not allowed to use the admin console: user %q is in neither admin_users nor stats_users", c.User),
+				Reason: "not an admin or stats user",
 			}
 		}
 	}

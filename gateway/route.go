@@ -8,6 +8,7 @@ import (
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/login"
 	"github.com/pgbun/pgbun/policy"
 	"github.com/pgbun/pgbun/pool"
 	"github.com/pgbun/pgbun/session"
@@ -231,7 +232,7 @@ func (g *Gateway) connectServer(c *client, st *state, rt *route) (*pool.Server, 
 			ctx, cancel = context.WithTimeout(ctx, gen.ClientLoginTimeout)
 			defer cancel()
 		}
-		s, err := rt.pool.AcquireDedicated(ctx, &relayAuth{c: c}, g.relayParams(c, st))
+		s, err := rt.pool.AcquireDedicated(ctx, login.Relay(c.loginConn()), g.relayParams(c, st))
 		return s, serverError(err)
 	}
 	// Authenticated: the login deadline no longer applies, waiting for a
@@ -251,5 +252,5 @@ func serverError(err error) error {
 		return err
 	}
 	e, reason := session.ServerFailure(err)
-	return &loginError{client: e, reason: reason}
+	return &login.Failure{Client: e, Reason: reason}
 }

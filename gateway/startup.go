@@ -175,6 +175,22 @@ func clientSettings(c *client, st *state) (map[string]string, error) {
 	return out, nil
 }
 
+// relayParams are the startup parameters a dedicated server gets: the
+// client's own, less those pgbun handles or is told to ignore.
+func (g *Gateway) relayParams(c *client, st *state) map[string]string {
+	out := make(map[string]string)
+	for k, v := range c.params {
+		if k == "user" || k == "database" || k == "replication" || ignored(st, k) {
+			continue
+		}
+		out[k] = v
+	}
+	if st.cfg.General.ApplicationNameAddHost {
+		out["application_name"] = appNameWithHost(out["application_name"], c)
+	}
+	return out
+}
+
 // ignored reports whether ignore_startup_parameters lists name.
 func ignored(st *state, name string) bool {
 	for _, p := range st.cfg.General.IgnoreStartupParameters {

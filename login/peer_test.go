@@ -1,4 +1,4 @@
-package gateway
+package login
 
 import (
 	"errors"
@@ -53,22 +53,22 @@ func TestPeerCredentials(t *testing.T) {
 	if err != nil || uid != os.Getuid() {
 		t.Fatalf("peerUID = %d, %v; want %d", uid, err, os.Getuid())
 	}
-	if !peerIsSelf(srv) {
-		t.Fatal("peerIsSelf = false for a connection from this process")
+	if !PeerIsSelf(srv) {
+		t.Fatal("PeerIsSelf = false for a connection from this process")
 	}
 	if me, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {
-		if name, err := peerUser(srv); err != nil || name != me.Username {
-			t.Fatalf("peerUser = %q, %v; want %q", name, err, me.Username)
+		if name, err := PeerUser(srv); err != nil || name != me.Username {
+			t.Fatalf("PeerUser = %q, %v; want %q", name, err, me.Username)
 		}
 	}
 
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if peerIsSelf(a) {
-		t.Fatal("peerIsSelf = true for a pipe")
+	if PeerIsSelf(a) {
+		t.Fatal("PeerIsSelf = true for a pipe")
 	}
-	if _, err := peerUser(a); err == nil {
-		t.Fatal("peerUser succeeded for a pipe")
+	if _, err := PeerUser(a); err == nil {
+		t.Fatal("PeerUser succeeded for a pipe")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build darwin || freebsd
 
-package gateway
+package login
 
 import (
 	"fmt"

@@ -1,6 +1,6 @@
 //go:build !linux && !darwin && !freebsd
 
-package gateway
+package login
 
 import (
 	"errors"

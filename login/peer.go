@@ -1,4 +1,4 @@
-package gateway
+package login
 
 import (
 	"errors"
@@ -9,11 +9,11 @@ import (
 	"strconv"
 )
 
-// peerUser returns the operating-system user at the other end of a Unix
+// PeerUser returns the operating-system user at the other end of a Unix
 // socket (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS and FreeBSD), for
 // the hba peer method. Where the system offers neither it fails, and so
 // does peer authentication.
-func peerUser(conn net.Conn) (string, error) {
+func PeerUser(conn net.Conn) (string, error) {
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
 		return "", errors.New("peer authentication needs a Unix-socket connection")
@@ -29,9 +29,10 @@ func peerUser(conn net.Conn) (string, error) {
 	return u.Username, nil
 }
 
-// peerIsSelf reports whether the process at the other end of a Unix
-// socket runs as pgbun's own user.
-func peerIsSelf(conn net.Conn) bool {
+// PeerIsSelf reports whether the process at the other end of a Unix
+// socket runs as pgbun's own user: the admin console lets the user
+// pgbouncer in without a password from such a process, as PgBouncer does.
+func PeerIsSelf(conn net.Conn) bool {
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
 		return false

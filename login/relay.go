@@ -1,4 +1,4 @@
-package gateway
+package login
 
 import (
 	"crypto/tls"
@@ -8,24 +8,28 @@ import (
 	"strings"
 
 	"github.com/pgbun/pgbun/internal/wire"
+	"github.com/pgbun/pgbun/pool"
 	"github.com/pgbun/pgbun/session"
 )
 
-// relayAuth passes a server's authentication requests to the client and
-// the client's answers back (auth_type=server). The server connection it
-// logs in belongs to this client alone.
-type relayAuth struct {
-	c *client
+// Relay is the login of auth_type=server: it passes a server's
+// authentication requests to the client and the client's answers back,
+// so that the client proves itself to PostgreSQL, not to pgbun. The
+// server connection it logs in must belong to this client alone.
+func Relay(c *Conn) pool.Authenticator { return &relay{c: c} }
+
+type relay struct {
+	c *Conn
 }
 
-func (r *relayAuth) Respond(req []byte, _ *tls.ConnectionState) ([]byte, error) {
+func (r *relay) Respond(req []byte, _ *tls.ConnectionState) ([]byte, error) {
 	c := r.c
 	code, data, ok := wire.ParseAuth(req)
 	if !ok {
 		return nil, errors.New("short authentication request from server")
 	}
 	switch code {
-	case authSASL:
+	case wire.AuthSASL:
 		// Channel binding ties a SCRAM exchange to one TLS connection;
 		// the client's and the server's are two different ones, so only
 		// plain SCRAM can cross pgbun.
@@ -33,22 +37,22 @@ func (r *relayAuth) Respond(req []byte, _ *tls.ConnectionState) ([]byte, error) 
 		if err != nil {
 			return nil, err
 		}
-		if err := c.send(wire.AppendAuthSASL(c.out[:0], mechs)); err != nil {
+		if err := c.sendSASL(mechs); err != nil {
 			return nil, session.ErrClientGone
 		}
-	case authSASLFinal:
-		if err := c.send(wire.AppendAuth(c.out[:0], authSASLFinal, data)); err != nil {
+	case wire.AuthSASLFinal:
+		if err := c.sendAuth(wire.AuthSASLFinal, data); err != nil {
 			return nil, session.ErrClientGone
 		}
 		return nil, nil
-	case authCleartext, authMD5, authSASLContinue:
-		if err := c.send(wire.AppendAuth(c.out[:0], code, data)); err != nil {
+	case wire.AuthCleartextPassword, wire.AuthMD5Password, wire.AuthSASLContinue:
+		if err := c.sendAuth(code, data); err != nil {
 			return nil, session.ErrClientGone
 		}
 	default:
 		return nil, fmt.Errorf("server asks for authentication method %d, which pgbun cannot relay", code)
 	}
-	body, err := c.readPasswordMessage()
+	body, err := c.readPassword()
 	if err != nil {
 		if _, ok := wire.AsError(err); ok {
 			return nil, err
@@ -69,20 +73,4 @@ func withoutPlus(list []byte) ([]string, error) {
 		return nil, errors.New("server offers only channel-bound SASL mechanisms, which cannot be relayed")
 	}
 	return mechs, nil
-}
-
-// relayParams are the startup parameters a dedicated server gets: the
-// client's own, less those pgbun handles or is told to ignore.
-func (g *Gateway) relayParams(c *client, st *state) map[string]string {
-	out := make(map[string]string)
-	for k, v := range c.params {
-		if k == "user" || k == "database" || k == "replication" || ignored(st, k) {
-			continue
-		}
-		out[k] = v
-	}
-	if st.cfg.General.ApplicationNameAddHost {
-		out["application_name"] = appNameWithHost(out["application_name"], c)
-	}
-	return out
 }

@@ -1,0 +1,66 @@
+package login
+
+import (
+	"github.com/pgbun/pgbun/authn"
+	"github.com/pgbun/pgbun/internal/wire"
+)
+
+// MD5 runs PostgreSQL's md5 challenge against sec, a plaintext or md5
+// secret. It returns the secret that verified the response: sec, or the
+// fresher one Refetch gave.
+func MD5(c *Conn, sec authn.Secret, h Hooks) (authn.Secret, error) {
+	salt := authn.NewMD5Salt()
+	if err := c.sendAuth(wire.AuthMD5Password, salt[:]); err != nil {
+		return sec, err
+	}
+	body, err := c.readPassword()
+	if err != nil {
+		return sec, err
+	}
+	resp, _, ok := wire.CString(body)
+	if !ok {
+		return sec, wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
+	}
+	if err := h.confirm(); err != nil {
+		return sec, err
+	}
+	if authn.VerifyMD5(c.User, sec, salt, resp) {
+		return sec, nil
+	}
+	// A cached secret may be stale: md5 can be checked again at once.
+	if fresh, ok := h.refetch(); ok && authn.VerifyMD5(c.User, fresh, salt, resp) {
+		return fresh, nil
+	}
+	return sec, passwordFailed(c.User, "md5 response mismatch")
+}
+
+// Cleartext asks for the password itself (auth_type=plain) and checks it
+// against sec, the secret a lookup found for c.User (known false: none).
+// It returns the secret that verified the password: sec, or the fresher
+// one Refetch gave.
+func Cleartext(c *Conn, sec authn.Secret, known bool, h Hooks) (authn.Secret, error) {
+	if err := c.sendAuth(wire.AuthCleartextPassword, nil); err != nil {
+		return sec, err
+	}
+	body, err := c.readPassword()
+	if err != nil {
+		return sec, err
+	}
+	pw, _, ok := wire.CString(body)
+	if !ok {
+		return sec, wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
+	}
+	if err := h.confirm(); err != nil {
+		return sec, err
+	}
+	if known && authn.VerifyPassword(c.User, sec, pw) {
+		return sec, nil
+	}
+	if fresh, ok := h.refetch(); ok && authn.VerifyPassword(c.User, fresh, pw) {
+		return fresh, nil
+	}
+	if !known {
+		return sec, passwordFailed(c.User, "unknown user")
+	}
+	return sec, passwordFailed(c.User, "password mismatch")
+}
