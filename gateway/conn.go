@@ -22,9 +22,10 @@ var errHandled = errors.New("connection handled")
 
 // serve carries one client from accept to disconnect. Each step is one
 // call; any step's error ends the connection with that error sent to the
-// client (when it is a *wire.Error) and logged. A transaction-pooled
-// session may move to another goroutine while it is idle (see
-// txnSession.park); whichever goroutine ends it calls teardown.
+// client (when it is a *wire.Error) and logged. Once logged in, the client
+// belongs to the session engine until its session ends; a
+// transaction-pooled session may move to another goroutine while it is
+// idle, and whichever goroutine ends it calls teardown.
 func (g *Gateway) serve(c *client) {
 	handedOff := false
 	defer func() {
@@ -111,23 +112,28 @@ func (g *Gateway) serve(c *client) {
 		g.reject(c, "login", err)
 		return
 	}
-	c.Raw.SetDeadline(time.Time{})
-	// The login's scratch buffers are not needed again; an idle client
-	// should hold as little as it can.
-	c.buf, c.out = nil, nil
-	c.ready.Store(true)
-	g.audit.event("login_ok", "user", c.User, "database", c.dbname, "addr", c.Addr, "method", c.method, "tls", tlsVersion(c))
-	g.logins.Add(c.method + "/ok")
-	if gen.LogConnections {
-		g.log.Info("login", "client", c.Addr, "user", c.User, "database", c.dbname, "method", c.method,
-			"tls", tlsVersion(c), "pool_mode", string(rt.settings.Mode))
-	}
+	g.loggedIn(c, st, rt)
 
 	handedOff = true // the session ends the client, here or on another goroutine
 	g.sessions.Run(&c.Client, srv, sessionConfig(st, rt), func(end session.End) {
 		g.closeSession(c, end)
 		g.teardown(c)
 	})
+}
+
+// loggedIn records a finished login: the login deadline and scratch
+// buffers go (an idle client should hold as little as it can), the client
+// is shown as logged in, audited, counted and logged.
+func (g *Gateway) loggedIn(c *client, st *state, rt *route) {
+	c.Raw.SetDeadline(time.Time{})
+	c.buf, c.out = nil, nil
+	c.ready.Store(true)
+	g.audit.event("login_ok", "user", c.User, "database", c.dbname, "addr", c.Addr, "method", c.method, "tls", tlsVersion(c))
+	g.logins.Add(c.method + "/ok")
+	if st.cfg.General.LogConnections {
+		g.log.Info("login", "client", c.Addr, "user", c.User, "database", c.dbname, "method", c.method,
+			"tls", tlsVersion(c), "pool_mode", string(rt.settings.Mode))
+	}
 }
 
 // closeSession tells the client why its session ended, if it should know,
