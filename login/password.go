@@ -10,18 +10,8 @@ import (
 // fresher one Refetch gave.
 func MD5(c *Conn, sec authn.Secret, h Hooks) (authn.Secret, error) {
 	salt := authn.NewMD5Salt()
-	if err := c.sendAuth(wire.AuthMD5Password, salt[:]); err != nil {
-		return sec, err
-	}
-	body, err := c.readPassword()
+	resp, err := c.askPassword(wire.AuthMD5Password, salt[:], h)
 	if err != nil {
-		return sec, err
-	}
-	resp, _, ok := wire.CString(body)
-	if !ok {
-		return sec, wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
-	}
-	if err := h.confirm(); err != nil {
 		return sec, err
 	}
 	if authn.VerifyMD5(c.User, sec, salt, resp) {
@@ -39,18 +29,8 @@ func MD5(c *Conn, sec authn.Secret, h Hooks) (authn.Secret, error) {
 // It returns the secret that verified the password: sec, or the fresher
 // one Refetch gave.
 func Cleartext(c *Conn, sec authn.Secret, known bool, h Hooks) (authn.Secret, error) {
-	if err := c.sendAuth(wire.AuthCleartextPassword, nil); err != nil {
-		return sec, err
-	}
-	body, err := c.readPassword()
+	pw, err := c.askPassword(wire.AuthCleartextPassword, nil, h)
 	if err != nil {
-		return sec, err
-	}
-	pw, _, ok := wire.CString(body)
-	if !ok {
-		return sec, wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
-	}
-	if err := h.confirm(); err != nil {
 		return sec, err
 	}
 	if known && authn.VerifyPassword(c.User, sec, pw) {
@@ -63,4 +43,25 @@ func Cleartext(c *Conn, sec authn.Secret, known bool, h Hooks) (authn.Secret, er
 		return sec, passwordFailed(c.User, "unknown user")
 	}
 	return sec, passwordFailed(c.User, "password mismatch")
+}
+
+// askPassword sends the authentication request code (with data, the md5
+// salt) and reads the client's answer, a password or an md5 response. The
+// throttle is asked again once the answer is in, before it is checked.
+func (c *Conn) askPassword(code uint32, data []byte, h Hooks) (string, error) {
+	if err := c.sendAuth(code, data); err != nil {
+		return "", err
+	}
+	body, err := c.readPassword()
+	if err != nil {
+		return "", err
+	}
+	answer, _, ok := wire.CString(body)
+	if !ok {
+		return "", wire.Fatal(wire.CodeProtocolViolation, "invalid password packet")
+	}
+	if err := h.confirm(); err != nil {
+		return "", err
+	}
+	return answer, nil
 }
