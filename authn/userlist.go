@@ -25,6 +25,23 @@ func (u *Userlist) Lookup(user string) (Secret, bool) {
 	return s, ok
 }
 
+// MostlySCRAM reports whether more users have SCRAM secrets than md5 or
+// plaintext ones: the exchange a login of an unknown user is given where
+// the method depends on the secret (auth_type md5), so that the exchange
+// tells as little as it can about which users exist.
+func (u *Userlist) MostlySCRAM() bool {
+	if u == nil {
+		return false
+	}
+	n := 0
+	for _, s := range u.users {
+		if s.Kind == SecretSCRAM {
+			n++
+		}
+	}
+	return 2*n > len(u.users)
+}
+
 // Len returns the number of users.
 func (u *Userlist) Len() int {
 	if u == nil {

@@ -51,7 +51,7 @@ func (g *Gateway) authenticate(c *client, st *state, t target) error {
 			return err
 		}
 		if !l.known && (st.users != nil || l.fetch != nil) {
-			return &login.Failure{Client: wire.Fatal(wire.CodeInvalidAuthSpec, "no such user: %q", c.User), Reason: "unknown user"}
+			return &login.Failure{Client: wire.Fatal(wire.CodeInvalidAuthSpec, `"trust" authentication failed`), Reason: "unknown user"}
 		}
 		return nil
 	}
@@ -85,9 +85,14 @@ func (g *Gateway) passwordLogin(c *client, st *state, t target, method config.Au
 		c.method = "password"
 		verified, err = login.Cleartext(lc, l.sec, l.known, hooks)
 	case config.AuthMD5:
-		if l.known && l.sec.Kind != authn.SecretSCRAM {
+		// The secret decides the exchange. A user nobody knows gets the
+		// one most of auth_file's users get, so that the exchange tells
+		// as little as it can about who exists; under auth_query, SCRAM,
+		// which PostgreSQL stores by default.
+		md5 := l.known && l.sec.Kind != authn.SecretSCRAM || !l.known && l.fetch == nil && !st.mockSCRAM
+		if md5 {
 			c.method = "md5"
-			verified, err = login.MD5(lc, l.sec, hooks)
+			verified, err = login.MD5(lc, l.sec, l.known, hooks)
 		} else {
 			err = g.scramLogin(c, lc, l, hooks)
 		}

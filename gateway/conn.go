@@ -142,12 +142,11 @@ func (g *Gateway) closeSession(c *client, end session.End) {
 	if k := c.Killed(); k != nil {
 		end.Err = k
 	}
+	if g.state.Load().cfg.General.LogDisconnections {
+		g.log.Info(closingBecause(end.Reason, c), "client", c.Addr, "user", c.User, "database", c.dbname)
+	}
 	if end.Err != nil {
 		c.fail(end.Err)
-	}
-	if g.state.Load().cfg.General.LogDisconnections {
-		g.log.Info("closing", "client", c.Addr, "user", c.User, "database", c.dbname,
-			"reason", end.Reason, "duration", time.Since(c.started).Round(time.Millisecond))
 	}
 }
 
@@ -189,7 +188,9 @@ func (g *Gateway) reject(c *client, step string, err error) {
 	}
 	var we *wire.Error
 	if errors.As(err, &we) {
-		c.fail(we)
+		// Logged first, told second: whoever watches the log sees why by
+		// the time the client does.
+		defer c.fail(we)
 	}
 	var le *login.Failure
 	if errors.As(err, &le) && step == "login" {
@@ -204,26 +205,45 @@ func (g *Gateway) reject(c *client, step string, err error) {
 		g.audit.event("login_failed", "user", c.User, "database", c.dbname, "addr", c.Addr,
 			"method", c.method, "tls", tlsVersion(c), "reason", le.Reason)
 	}
-	st := g.state.Load()
-	if !st.cfg.General.LogPoolerErrors && we != nil {
+	gen := &g.state.Load().cfg.General
+	if we != nil && !gen.LogPoolerErrors && !gen.LogDisconnections {
 		return
 	}
-	if isTimeout(err) {
-		g.log.Info("client_login_timeout: closing a client that did not finish logging in", "step", step, "client", c.Addr)
-		return
+	// PgBouncer's wording, which its users' tooling looks for: the
+	// client's error when it got one.
+	why := "client unexpected eof"
+	switch {
+	case we != nil:
+		why = we.Message
+	case isTimeout(err):
+		why = "client_login_timeout"
+	case !isQuietDisconnect(err):
+		why = err.Error()
 	}
-	if isQuietDisconnect(err) {
-		g.log.Debug("client went away", "step", step, "client", c.Addr, "err", err)
-		return
-	}
-	args := []any{"step", step, "client", c.Addr, "err", err}
+	args := []any{"step", step, "client", c.Addr}
 	if c.User != "" {
 		args = append(args, "user", c.User, "database", c.dbname)
 	}
 	if le != nil && le.Reason != "" {
 		args = append(args, "reason", le.Reason)
+	} else if we != nil && err != error(we) {
+		args = append(args, "err", err)
 	}
-	g.log.Warn("connection refused", args...)
+	msg := closingBecause(why, c)
+	switch {
+	case isTimeout(err):
+		g.log.Info(msg, args...)
+	case isQuietDisconnect(err):
+		g.log.Debug(msg, args...) // a client that hung up or probed the port
+	default:
+		g.log.Warn(msg, args...)
+	}
+}
+
+// closingBecause is the log message for a client connection that ends,
+// as PgBouncer words it: why, and how long the client was connected.
+func closingBecause(why string, c *client) string {
+	return fmt.Sprintf("closing because: %s (age=%ds)", why, int64(time.Since(c.started).Seconds()))
 }
 
 func orUnknown(method string) string {

@@ -306,7 +306,7 @@ func (g *Gateway) ShutdownAfterServers(ctx context.Context) error {
 		left := 0
 		for _, c := range g.clientList() {
 			if !c.ready.Load() || c.Quiet.Load() {
-				c.Kill(wire.Fatal(wire.CodeAdminShutdown, "pgbun is shutting down"))
+				c.Kill(wire.Fatal(wire.CodeAdminShutdown, "server shutting down"))
 				continue
 			}
 			left++

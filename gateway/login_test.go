@@ -116,8 +116,7 @@ func TestWrongPasswordAndUnknownUserLookAlike(t *testing.T) {
 	if wrong.Code != "28P01" || unknown.Code != "28P01" || wrong.Severity != unknown.Severity {
 		t.Fatalf("wrong password %+v, unknown user %+v", wrong, unknown)
 	}
-	want := func(u string) string { return fmt.Sprintf("password authentication failed for user %q", u) }
-	if wrong.Message != want(scramUser) || unknown.Message != want("mallory") {
+	if wrong.Message != "SASL authentication failed" || unknown.Message != wrong.Message {
 		t.Fatalf("messages differ: %q / %q", wrong.Message, unknown.Message)
 	}
 	// channel_binding=require also works for the mock exchange: the
@@ -153,6 +152,23 @@ func TestMD5(t *testing.T) {
 	// secret switches the client to SCRAM, as PgBouncer does.
 	c2 := p.connect(t, scramUser, scramPass, appDB)
 	queryString(t, c2, "select 1::text")
+	// A user auth_file lacks gets the exchange most of its users get (md5
+	// here) and a wrong password's answer.
+	if pe := pgErr(t, tryConnect(p.url("mallory", "bad", appDB))); pe.Code != "28P01" ||
+		pe.Message != `password authentication failed for user "mallory"` {
+		t.Fatalf("unknown user: %+v", pe)
+	}
+}
+
+// TestMD5UnknownUserMostlySCRAM: where most of auth_file's users have
+// SCRAM secrets, a user it lacks gets a SCRAM exchange under auth_type md5.
+func TestMD5UnknownUserMostlySCRAM(t *testing.T) {
+	stored := "SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0c2FsdA==$zLhPd5a2NbV7GByblJJ+eNqjjyUXD4Kx8EGL3IHT2yw=:Cu8Vs3YqXoGvWQo4nk6jZ+gzq4lDtKM0WkL0L/3Xxes="
+	p := start(t, setup{general: map[string]string{"auth_type": "md5"},
+		userlist: fmt.Sprintf("%q %q\n%q %q\n%q %q\n", scramUser, scramPass, "carol", stored, "dave", stored)})
+	if pe := pgErr(t, tryConnect(p.url("mallory", "bad", appDB))); pe.Code != "28P01" || pe.Message != "SASL authentication failed" {
+		t.Fatalf("unknown user: %+v", pe)
+	}
 }
 
 // TestPlainAuth asks for the cleartext password (over TLS).
@@ -168,7 +184,7 @@ func TestPlainAuth(t *testing.T) {
 func TestTrust(t *testing.T) {
 	p := start(t, setup{general: map[string]string{"auth_type": "trust"}})
 	p.connect(t, scramUser, "", appDB)
-	if pe := pgErr(t, tryConnect(p.url("mallory", "", appDB))); pe.Code != "28000" {
+	if pe := pgErr(t, tryConnect(p.url("mallory", "", appDB))); pe.Code != "28000" || pe.Message != `"trust" authentication failed` {
 		t.Fatalf("got %+v", pe)
 	}
 }
@@ -244,5 +260,31 @@ func TestProtocol32(t *testing.T) {
 	}
 	if err := sleepAndCancel(c); err != nil {
 		t.Fatalf("cancel with a 32-byte key: %v", err)
+	}
+}
+
+// TestDisconnectLogLines: every client that goes is logged as PgBouncer
+// logs it, "closing because: <why> (age=Ns)", the why being what the
+// client was told; a server's refusal of a login is logged as it came.
+func TestDisconnectLogLines(t *testing.T) {
+	p := start(t, setup{databases: fmt.Sprintf("%s = host=127.0.0.1 port=%d\nghost = host=127.0.0.1 port=%d dbname=no_such_pg_db\n",
+		appDB, pg.Port(), pg.Port())})
+	pgErr(t, tryConnect(p.url(scramUser, "nope", appDB)))
+	pgErr(t, tryConnect(p.url(scramUser, scramPass, "ghost")))
+	c := p.connect(t, scramUser, scramPass, appDB)
+	c.Close(context.Background())
+	for _, want := range []string{
+		`WARNING closing because: SASL authentication failed (age=0s) step=login`,
+		`WARNING server login failed: FATAL database "no_such_pg_db" does not exist server=`,
+		`WARNING closing because: database "no_such_pg_db" does not exist (age=0s) step=server`,
+		`LOG closing because: client close request (age=0s) client=`,
+	} {
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(p.logs(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("log lacks %q:\n%s", want, p.logs())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }

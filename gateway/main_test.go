@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/gateway"
+	"github.com/pgbun/pgbun/internal/logline"
 	"github.com/pgbun/pgbun/internal/pgtest"
 	"go.uber.org/goleak"
 )
@@ -208,7 +209,7 @@ func start(t *testing.T, s setup) *proxy {
 		t.Fatalf("config: %v\n%s", err, ini.String())
 	}
 	logs := &pgtest.LogBuffer{}
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(logline.New(io.MultiWriter(logs, testWriter{t}), slog.LevelDebug)) // the format pgbun writes
 	gw, err := gateway.New(cfg, log)
 	if err != nil {
 		t.Fatalf("gateway: %v", err)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/pgbun/pgbun/authn"
@@ -242,7 +243,18 @@ func (g *Gateway) connectServer(c *client, st *state, rt *route) (*pool.Server, 
 		return s, nil
 	}
 	s, err := c.Acquire(rt.pool)
+	g.logServerRefusal(c, err)
 	return s, serverError(err)
+}
+
+// logServerRefusal logs a server's refusal of a pooled login as it came,
+// once per attempt (a retry refused from the pool's memory of it is not).
+func (g *Gateway) logServerRefusal(c *client, err error) {
+	var le *pool.LoginError
+	if errors.As(err, &le) && !errors.As(err, new(*pool.LoginRetryError)) {
+		g.log.Warn(fmt.Sprintf("server login failed: %s %s", le.Err.Severity, le.Err.Message),
+			"server", le.Addr, "user", c.User, "database", c.dbname)
+	}
 }
 
 // serverError turns a failure to get a server into what the client sees.

@@ -207,7 +207,7 @@ func TestClientKilledMidQuery(t *testing.T) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
-		if !strings.Contains(p.logs(), "client went away") {
+		if !strings.Contains(p.logs(), "closing because: client") {
 			continue
 		}
 		break

@@ -18,8 +18,11 @@ import (
 // builds a new one and swaps the pointer, so a client sees one consistent
 // state per step.
 type state struct {
-	cfg       *config.Config
-	users     *authn.Userlist  // nil when no auth_file
+	cfg   *config.Config
+	users *authn.Userlist // nil when no auth_file
+	// mockSCRAM: under auth_type md5 a user auth_file lacks gets a SCRAM
+	// exchange, as most users there do (else md5, as most do).
+	mockSCRAM bool
 	hba       *policy.HBA      // nil unless auth_type = hba
 	ident     *policy.IdentMap // nil when no auth_ident_file
 	files     *certs.Store     // certificates from files; nil when none
@@ -46,6 +49,7 @@ func buildState(cfg *config.Config, prev *state, acme *certs.ACME) (*state, []st
 			return nil, nil, fmt.Errorf("auth_file: %w", err)
 		}
 		st.users = users
+		st.mockSCRAM = users.MostlySCRAM()
 		notes = append(notes, warns...)
 	}
 	if g.AuthType == config.AuthHBA {

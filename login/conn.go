@@ -78,6 +78,12 @@ type Failure struct {
 func (e *Failure) Error() string { return e.Client.Message + ": " + e.Reason }
 func (e *Failure) Unwrap() error { return e.Client }
 
+// saslFailed is the one answer for every failed SCRAM login, PgBouncer's
+// wording; like passwordFailed it is the same for every cause.
+func saslFailed(reason string) error {
+	return &Failure{Client: wire.Fatal(wire.CodeInvalidPassword, "SASL authentication failed"), Reason: reason}
+}
+
 // passwordFailed is the one answer for every failed password login,
 // whatever the cause, so the answer tells nothing about which users exist.
 func passwordFailed(user, reason string) error {

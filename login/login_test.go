@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,7 +69,10 @@ func TestExchanges(t *testing.T) {
 	}{
 		{"scram/plain", func(c *Conn, h Hooks) (*authn.PassThroughKeys, error) { return SCRAM(c, keyring, plain, true, h) }, false},
 		{"scram/stored", func(c *Conn, h Hooks) (*authn.PassThroughKeys, error) { return SCRAM(c, keyring, stored, true, h) }, true},
-		{"md5", func(c *Conn, h Hooks) (*authn.PassThroughKeys, error) { _, err := MD5(c, md5, h); return nil, err }, false},
+		{"md5", func(c *Conn, h Hooks) (*authn.PassThroughKeys, error) {
+			_, err := MD5(c, md5, true, h)
+			return nil, err
+		}, false},
 		{"cleartext", func(c *Conn, h Hooks) (*authn.PassThroughKeys, error) {
 			_, err := Cleartext(c, plain, true, h)
 			return nil, err
@@ -93,7 +97,7 @@ func TestExchanges(t *testing.T) {
 				}
 				var f *Failure
 				if !errors.As(err, &f) || f.Client.Code != wire.CodeInvalidPassword ||
-					f.Client.Message != `password authentication failed for user "alice"` || keys != nil {
+					f.Client.Message != failedMessage(tc.name) || keys != nil {
 					t.Errorf("wrong password: %v, keys %v", err, keys)
 				}
 			}
@@ -104,11 +108,12 @@ func TestExchanges(t *testing.T) {
 	for name, run := range map[string]func(*Conn) error{
 		"scram":     func(c *Conn) error { _, err := SCRAM(c, keyring, authn.Secret{}, false, Hooks{}); return err },
 		"cleartext": func(c *Conn) error { _, err := Cleartext(c, authn.Secret{}, false, Hooks{}); return err },
+		"md5":       func(c *Conn) error { _, err := MD5(c, authn.Secret{}, false, Hooks{}); return err },
 	} {
 		var f *Failure
 		err := runLogin(t, "pencil", run)
 		if !errors.As(err, &f) || f.Client.Code != wire.CodeInvalidPassword ||
-			f.Client.Message != `password authentication failed for user "alice"` {
+			f.Client.Message != failedMessage(name) || f.Reason != "unknown user" {
 			t.Errorf("%s: unknown user: %v", name, err)
 		}
 	}
@@ -134,4 +139,13 @@ func TestExchanges(t *testing.T) {
 	if err != nil {
 		t.Errorf("refetched secret: %v", err)
 	}
+}
+
+// failedMessage is what a client is told when a login by method fails:
+// PgBouncer's words for SCRAM, PostgreSQL's for the password methods.
+func failedMessage(method string) string {
+	if strings.HasPrefix(method, "scram") {
+		return "SASL authentication failed"
+	}
+	return `password authentication failed for user "alice"`
 }

@@ -1,14 +1,22 @@
 package login
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+
 	"github.com/pgbun/pgbun/authn"
 	"github.com/pgbun/pgbun/internal/wire"
 )
 
 // MD5 runs PostgreSQL's md5 challenge against sec, a plaintext or md5
-// secret. It returns the secret that verified the response: sec, or the
-// fresher one Refetch gave.
-func MD5(c *Conn, sec authn.Secret, h Hooks) (authn.Secret, error) {
+// secret (known false: c.User has none, and the challenge runs against a
+// mock secret with the same work and the same answer as a wrong
+// password). It returns the secret that verified the response: sec, or
+// the fresher one Refetch gave.
+func MD5(c *Conn, sec authn.Secret, known bool, h Hooks) (authn.Secret, error) {
+	if !known {
+		sec = mockMD5(c.User)
+	}
 	salt := authn.NewMD5Salt()
 	resp, err := c.askPassword(wire.AuthMD5Password, salt[:], h)
 	if err != nil {
@@ -20,6 +28,9 @@ func MD5(c *Conn, sec authn.Secret, h Hooks) (authn.Secret, error) {
 	// A cached secret may be stale: md5 can be checked again at once.
 	if fresh, ok := h.refetch(); ok && authn.VerifyMD5(c.User, fresh, salt, resp) {
 		return fresh, nil
+	}
+	if !known {
+		return sec, passwordFailed(c.User, "unknown user")
 	}
 	return sec, passwordFailed(c.User, "md5 response mismatch")
 }
@@ -64,4 +75,11 @@ func (c *Conn) askPassword(code uint32, data []byte, h Hooks) (string, error) {
 		return "", err
 	}
 	return answer, nil
+}
+
+// mockMD5 is an md5 secret no password matches, for a user with none.
+func mockMD5(user string) authn.Secret {
+	var b [16]byte
+	rand.Read(b[:])
+	return authn.ParseSecret(authn.MD5Secret(user, hex.EncodeToString(b[:])))
 }

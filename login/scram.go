@@ -71,7 +71,7 @@ func scramFailure(c *Conn, err error) error {
 	var ae *authn.Error
 	if errors.As(err, &ae) {
 		if ae.Code == wire.CodeInvalidPassword {
-			return passwordFailed(c.User, ae.Reason)
+			return saslFailed(ae.Reason)
 		}
 		return &Failure{Client: wire.Fatal(ae.Code, "%s", ae.Message), Reason: ae.Reason}
 	}

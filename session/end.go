@@ -13,7 +13,9 @@ import (
 
 // Why sessions end, and what the client is told: every ending a session
 // can reach is named here, so its SQLSTATE and wording are decided in one
-// place whichever pooling mode ran it.
+// place whichever pooling mode ran it. Reasons are worded as PgBouncer
+// words them in its "closing because:" log lines, which its users' tooling
+// looks for.
 
 // Errors a client gets when its session ends for a timeout or a limit.
 func errClientIdle() *wire.Error { return wire.Fatal("57P05", "client_idle_timeout") }
@@ -43,16 +45,19 @@ func endClientClose(clean bool) End { return End{clean: clean, Reason: "client c
 
 // endClientGone: the client's connection ended or failed.
 func endClientGone(err error, clean bool) End {
-	return End{clean: clean, Reason: "client went away: " + errText(err)}
+	if text := errText(err); text != "EOF" {
+		return End{clean: clean, Reason: "client connection failed: " + text}
+	}
+	return End{clean: clean, Reason: "client unexpected eof"}
 }
 
 // endServerGone: the server's connection ended or failed.
 func endServerGone(err error) End {
-	return End{Reason: "server closed the connection: " + errText(err), Err: errServerGone()}
+	return End{Reason: "server conn crashed? (" + errText(err) + ")", Err: errServerGone()}
 }
 
 // endAborted: pgbun closed the client's connection (shutdown, abort).
-func endAborted(clean bool) End { return End{clean: clean, Reason: "closed by pgbun"} }
+func endAborted(clean bool) End { return End{clean: clean, Reason: "server shutting down"} }
 
 // endNoServer: no server could be had for the client's transaction.
 func endNoServer(err error) End {
@@ -84,7 +89,7 @@ func ServerFailure(err error) (client *wire.Error, reason string) {
 	case errors.Is(err, pool.ErrWaitTimeout):
 		return wire.Fatal(wire.CodeProtocolViolation, "query_wait_timeout"), err.Error()
 	case errors.Is(err, pool.ErrClosed):
-		return wire.Fatal(wire.CodeAdminShutdown, "pgbun is shutting down"), err.Error()
+		return wire.Fatal(wire.CodeAdminShutdown, "server shutting down"), err.Error()
 	}
 	return wire.Fatal(wire.CodeConnectionFailure, "server connection failed"), fmt.Sprint(err)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/pgbun/pgbun/gateway"
 	"github.com/pgbun/pgbun/internal/cluster"
 	"github.com/pgbun/pgbun/internal/localca"
+	"github.com/pgbun/pgbun/internal/logline"
 )
 
 // demo starts a throwaway PostgreSQL and pgbun in front of it, with TLS
@@ -55,7 +56,7 @@ func demo(args []string) int {
 func runDemo(port int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(logline.New(os.Stderr, slog.LevelInfo))
 
 	fmt.Fprintln(os.Stderr, "starting a throwaway PostgreSQL...")
 	pg, err := cluster.Start(ctx, cluster.Options{})

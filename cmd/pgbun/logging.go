@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+
+	"github.com/pgbun/pgbun/internal/logline"
 )
 
 // logFile is an append-only log file that can be reopened in place (after
@@ -44,7 +46,8 @@ func (l *logFile) Reopen() error {
 }
 
 // newLogger logs to stderr (unless quiet) and to the logfile, at info
-// level, or debug with any verbosity, as text or JSON (log_format).
+// level, or debug with any verbosity, as PgBouncer-style text lines or
+// JSON (log_format).
 func newLogger(quiet bool, verbose int, file *logFile, format string) (*slog.Logger, *slog.LevelVar) {
 	var ws []io.Writer
 	if !quiet {
@@ -61,5 +64,5 @@ func newLogger(quiet bool, verbose int, file *logFile, format string) (*slog.Log
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(io.MultiWriter(ws...), opts)), level
 	}
-	return slog.New(slog.NewTextHandler(io.MultiWriter(ws...), opts)), level
+	return slog.New(logline.New(io.MultiWriter(ws...), level)), level
 }
