@@ -37,3 +37,26 @@ func TestWithAndKeepUnreloadable(t *testing.T) {
 		t.Fatal("Settings lacks default_pool_size")
 	}
 }
+
+// TestWithTLSKeysOneAtATime: console SET takes a TLS pair one key at a
+// time, key first, as PgBouncer does; TLS to clients can be required only
+// once both are there.
+func TestWithTLSKeysOneAtATime(t *testing.T) {
+	c := Default()
+	c, err := With(c, "client_tls_key_file", "/tls/key")
+	if err != nil {
+		t.Fatalf("key first: %v", err)
+	}
+	if _, err := With(c, "client_tls_sslmode", "require"); err == nil {
+		t.Fatal("require with half a pair accepted")
+	}
+	if c, err = With(c, "client_tls_cert_file", "/tls/crt"); err != nil {
+		t.Fatalf("cert second: %v", err)
+	}
+	if _, err := With(c, "client_tls_sslmode", "require"); err != nil {
+		t.Fatalf("require with the pair: %v", err)
+	}
+	if _, err := With(Default(), "server_tls_key_file", "/tls/key"); err != nil {
+		t.Fatalf("server key first: %v", err)
+	}
+}

@@ -15,11 +15,15 @@ func (p *parser) validate() error {
 	if c.SSLMode != SSLDisable && (c.KeyFile == "" || c.CertFile == "") && !acme {
 		return p.errorAtKey("client_tls_sslmode", "%s needs client_tls_key_file and client_tls_cert_file (or acme_domains)", c.SSLMode)
 	}
+	// Half a pair is a pair being set one key at a time (console SET, key
+	// first, as PgBouncer allows): nothing uses it until the other half
+	// comes, which client_tls_sslmode other than disable requires (above).
 	if (c.KeyFile == "") != (c.CertFile == "") {
 		if c.KeyFile == "" {
-			return p.errorAtKey("client_tls_cert_file", "set without client_tls_key_file")
+			p.warnAtKey("client_tls_cert_file", "set without client_tls_key_file: not used until both are set")
+		} else {
+			p.warnAtKey("client_tls_key_file", "set without client_tls_cert_file: not used until both are set")
 		}
-		return p.errorAtKey("client_tls_key_file", "set without client_tls_cert_file")
 	}
 	if acme {
 		key := "acme_domains"
@@ -41,7 +45,7 @@ func (p *parser) validate() error {
 			return p.errorAtKey("client_tls_sni_certs", "%q is not a certificate file and a key file separated by a space", pair)
 		}
 	}
-	if len(c.ExtraCerts) > 0 && c.CertFile == "" {
+	if len(c.ExtraCerts) > 0 && (c.CertFile == "" || c.KeyFile == "") {
 		return p.errorAtKey("client_tls_sni_certs", "needs client_tls_cert_file and client_tls_key_file (the default certificate)")
 	}
 	if c.SNIRequired && c.SSLMode == SSLDisable {
@@ -52,10 +56,10 @@ func (p *parser) validate() error {
 	}
 	s := g.ServerTLS
 	if s.KeyFile != "" && s.CertFile == "" {
-		return p.errorAtKey("server_tls_key_file", "set without server_tls_cert_file")
+		p.warnAtKey("server_tls_key_file", "set without server_tls_cert_file: pgbun presents no certificate to servers until both are set")
 	}
 	if s.CertFile != "" && s.KeyFile == "" {
-		return p.errorAtKey("server_tls_cert_file", "set without server_tls_key_file")
+		p.warnAtKey("server_tls_cert_file", "set without server_tls_key_file: pgbun presents no certificate to servers until both are set")
 	}
 	switch g.AuthType {
 	case AuthHBA:
@@ -85,6 +89,15 @@ func (p *parser) validate() error {
 
 // errorAtKey reports a problem at the line that set key, or at the top of
 // the main file when key kept its default.
+// warnAtKey records a warning at the line of key.
+func (p *parser) warnAtKey(key, msg string) {
+	at, ok := p.set[key]
+	if !ok {
+		at = loc{p.main, 1}
+	}
+	p.warn(at, key, msg)
+}
+
 func (p *parser) errorAtKey(key, format string, args ...any) *Error {
 	at, ok := p.set[key]
 	if !ok {

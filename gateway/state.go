@@ -72,7 +72,7 @@ func buildState(cfg *config.Config, prev *state, acme *certs.ACME) (*state, []st
 			notes = append(notes, fmt.Sprintf("auth_type %s without auth_file or auth_user: no user can log in", g.AuthType))
 		}
 	}
-	if g.ClientTLS.CertFile != "" {
+	if g.ClientTLS.CertFile != "" && g.ClientTLS.KeyFile != "" {
 		pairs := certPairs(&g.ClientTLS)
 		if prev != nil && prev.files != nil && slices.Equal(certPairs(&prev.cfg.General.ClientTLS), pairs) {
 			// Same files: re-read them, keeping the old pair if the new one

@@ -124,7 +124,7 @@ func ForServers(s config.ServerTLS) (*Server, error) {
 			return nil, fmt.Errorf("server_tls_ca_file: %w", err)
 		}
 	}
-	if s.CertFile != "" || s.KeyFile != "" {
+	if s.CertFile != "" && s.KeyFile != "" { // half a pair is not used (see config)
 		pair, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("server_tls_cert_file/server_tls_key_file: %w", err)
