@@ -67,6 +67,9 @@ func NewStore(pairs ...FilePair) (*Store, error) {
 	return s, nil
 }
 
+// Pairs returns the files the store reads.
+func (s *Store) Pairs() []FilePair { return slices.Clone(s.pairs) }
+
 // Reload re-reads every file pair. When any pair fails to load, the
 // previous certificates stay in service and the error says which file is at
 // fault; connections are never left without a certificate.

@@ -366,3 +366,33 @@ func TestServerFastClose(t *testing.T) {
 		t.Fatalf("session went on after server_fast_close: %v", err)
 	}
 }
+
+// TestSetTLSPairOneKeyAtATime: the console changes the client certificate
+// one key at a time, key first: in between, the running certificate is
+// still served; once both are set, the new one is.
+func TestSetTLSPairOneKeyAtATime(t *testing.T) {
+	f := getFixture(t)
+	dir := t.TempDir()
+	kp, err := f.ca.IssueServer([]string{"localhost", "127.0.0.1"}, pgtest.ECDSAP256, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := kp.WriteFiles(dir, "next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, setup{})
+	first := clientTLS(t, p.connect(t, scramUser, scramPass, appDB)).PeerCertificates[0].SerialNumber
+	if err := p.gw.SetKey("client_tls_key_file", keyFile); err != nil {
+		t.Fatalf("key first: %v", err)
+	}
+	if s := clientTLS(t, p.connect(t, scramUser, scramPass, appDB)).PeerCertificates[0].SerialNumber; s.Cmp(first) != 0 {
+		t.Fatalf("half a pair changed the certificate served: %s", s)
+	}
+	if err := p.gw.SetKey("client_tls_cert_file", certFile); err != nil {
+		t.Fatalf("certificate second: %v", err)
+	}
+	if s := clientTLS(t, p.connect(t, scramUser, scramPass, appDB)).PeerCertificates[0].SerialNumber; s.Cmp(kp.Cert.SerialNumber) != 0 {
+		t.Fatalf("serial %s after both were set, want %s", s, kp.Cert.SerialNumber)
+	}
+}

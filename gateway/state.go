@@ -74,7 +74,7 @@ func buildState(cfg *config.Config, prev *state, acme *certs.ACME) (*state, []st
 	}
 	if g.ClientTLS.CertFile != "" && g.ClientTLS.KeyFile != "" {
 		pairs := certPairs(&g.ClientTLS)
-		if prev != nil && prev.files != nil && slices.Equal(certPairs(&prev.cfg.General.ClientTLS), pairs) {
+		if prev != nil && prev.files != nil && slices.Equal(prev.files.Pairs(), pairs) {
 			// Same files: re-read them, keeping the old pair if the new one
 			// is broken. The store is shared with the running state, so
 			// the new pair goes into service only when this state does.
@@ -85,10 +85,18 @@ func buildState(cfg *config.Config, prev *state, acme *certs.ACME) (*state, []st
 			st.files, st.commitFiles = prev.files, commit
 		} else {
 			store, err := certs.NewStore(pairs...)
-			if err != nil {
+			switch {
+			case err == nil:
+				st.files = store
+			case prev != nil && prev.files != nil:
+				// Changed files that do not load together (a key set
+				// before its certificate, one console SET at a time):
+				// the running certificate stays until they do.
+				notes = append(notes, fmt.Sprintf("client TLS certificate not changed, keeping the previous one: %v", err))
+				st.files = prev.files
+			default:
 				return nil, nil, fmt.Errorf("client TLS: %w", err)
 			}
-			st.files = store
 		}
 	}
 	var getCert tlsconf.GetCertificateFunc
