@@ -191,7 +191,9 @@ func (c *QueryCache) fetch(ctx context.Context, key, user string, fetch Fetch, s
 			return nil, fmt.Errorf("auth_query for %q: %w", user, err)
 		}
 		e := cached{found: found}
-		if found {
+		if found && text != "" {
+			// A role with no password exists but has no secret: the zero
+			// Secret, which no password verifies.
 			e.secret = ParseSecret(text)
 		}
 		e.fetched = c.now()

@@ -50,7 +50,7 @@ func (g *Gateway) authenticate(c *client, st *state, t target) error {
 		if err != nil {
 			return err
 		}
-		if !l.known && (st.users != nil || l.fetch != nil) {
+		if !l.exists && (st.users != nil || l.fetch != nil) {
 			return &login.Failure{Client: wire.Fatal(wire.CodeInvalidAuthSpec, `"trust" authentication failed`), Reason: "unknown user"}
 		}
 		return nil

@@ -16,7 +16,10 @@ import (
 // userLookup is where a login user's secret came from.
 type userLookup struct {
 	sec   authn.Secret
-	known bool
+	known bool // the user has a secret to check a password against
+	// exists: the user is known, with or without a secret (auth_query
+	// found a role with no password), which is all trust asks.
+	exists bool
 	// For auth_query users: the cache entry, whether the answer came from
 	// the cache, and how to fetch it again.
 	key    string
@@ -30,7 +33,7 @@ type userLookup struct {
 // the user is unknown, and the login fails like a wrong password.
 func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error) {
 	if sec, ok := st.users.Lookup(c.User); ok {
-		return userLookup{sec: sec, known: true}, nil
+		return userLookup{sec: sec, known: true, exists: true}, nil
 	}
 	authUser, query, authDB := authQuerySettings(st, t.db)
 	if authUser == "" || (t.db == nil && authDB == "") {
@@ -60,7 +63,8 @@ func (g *Gateway) lookupUser(c *client, st *state, t target) (userLookup, error)
 			Reason: err.Error(),
 		}
 	}
-	l.sec, l.known, l.cached = res.Secret, res.Found, res.Cached
+	l.sec, l.exists, l.cached = res.Secret, res.Found, res.Cached
+	l.known = res.Found && res.Secret.Kind != 0
 	return l, nil
 }
 
@@ -78,7 +82,7 @@ func (g *Gateway) refetch(c *client, st *state, l *userLookup) (authn.Secret, bo
 	ctx, cancel := context.WithTimeout(c.Context(), authQueryTimeout(st))
 	defer cancel()
 	res, changed, err := g.authq.Refresh(ctx, l.key, c.User, l.fetch)
-	if err != nil || !changed || !res.Found {
+	if err != nil || !changed || !res.Found || res.Secret.Kind == 0 {
 		return authn.Secret{}, false
 	}
 	return res.Secret, true
@@ -164,7 +168,7 @@ func runAuthQuery(ctx context.Context, ap *pool.Pool, query, user string) (strin
 		return "", false, errors.New("auth_query must return two columns (user name, secret)")
 	}
 	if row[1] == nil || *row[1] == "" {
-		return "", false, nil
+		return "", true, nil // a role with no password
 	}
 	return *row[1], true, nil
 }

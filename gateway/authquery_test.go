@@ -225,3 +225,19 @@ func unusedPort(t *testing.T) int {
 	l.Close()
 	return port
 }
+
+// TestAuthQueryTrust: under trust, auth_query only says who exists: a role
+// it finds with no password passes pgbun (PostgreSQL then decides), a name
+// it does not find is refused.
+func TestAuthQueryTrust(t *testing.T) {
+	authqFixture(t)
+	p := start(t, authqSetup("auth_type", "trust"))
+	if pe := pgErr(t, tryConnect(p.url("nobody", "", appDB))); pe.Message != `"trust" authentication failed` {
+		t.Fatalf("unknown user: %+v", pe)
+	}
+	// "old" has no password as the lookup returns it: pgbun lets it by,
+	// and the server login (which has no credentials for it) is what fails.
+	if pe := pgErr(t, tryConnect(p.url("old", "", appDB))); pe.Message == `"trust" authentication failed` {
+		t.Fatalf("a role with no password was refused by pgbun: %+v", pe)
+	}
+}
