@@ -332,3 +332,23 @@ func TestSeveralCertificates(t *testing.T) {
 		t.Fatalf("default certificate: %s", got)
 	}
 }
+
+// TestHBACertOnHostLine: cert on a host line (which PgBouncer accepts) lets
+// in a client with a verified certificate and refuses one without.
+func TestHBACertOnHostLine(t *testing.T) {
+	f := getFixture(t)
+	hba := filepath.Join(t.TempDir(), "hba.conf")
+	writeHBA(t, hba, "host all all 127.0.0.1/32 cert map=certs\n")
+	ident := filepath.Join(t.TempDir(), "ident.conf")
+	writeHBA(t, ident, "certs  alice  bob\n")
+	p := start(t, setup{general: map[string]string{
+		"auth_type": "hba", "auth_hba_file": hba, "auth_ident_file": ident, "client_tls_ca_file": f.clientCAFile}})
+	if err := tryConnect(p.url(md5User, "", appDB, "sslmode", "disable")); err == nil ||
+		!strings.Contains(err.Error(), "connection requires a valid client certificate") {
+		t.Fatalf("plain client on a cert line: %v", err)
+	}
+	b := p.connect(t, md5User, "", appDB, "sslcert", f.clientCrt, "sslkey", f.clientKy)
+	if got := queryString(t, b, "select current_user"); got != md5User {
+		t.Fatal(got)
+	}
+}

@@ -320,8 +320,11 @@ func parseMethod(file string, n int, t token, typ ConnType) (Method, error) {
 	switch m {
 	case MethodTrust, MethodReject, MethodMD5, MethodPassword, MethodSCRAM:
 	case MethodCert:
-		if typ != HostSSL {
-			return "", parseErrorf(file, n, "cert authentication is only supported on hostssl lines")
+		// On a host line (which PgBouncer accepts, PostgreSQL does not)
+		// cert applies to TLS and plain connections alike, and a plain
+		// one, having no certificate, fails it.
+		if typ != HostSSL && typ != Host {
+			return "", parseErrorf(file, n, "cert authentication is only supported on hostssl and host lines")
 		}
 	case MethodPeer:
 		if typ != Local {
