@@ -288,3 +288,16 @@ func TestDisconnectLogLines(t *testing.T) {
 		}
 	}
 }
+
+// TestServerLoginWrongPasswordType: a server asks for SCRAM and all pgbun
+// holds for the user is a SCRAM secret no client login has unlocked yet
+// (auth_type trust): the client is told so, as PgBouncer tells it.
+func TestServerLoginWrongPasswordType(t *testing.T) {
+	f := getFixture(t)
+	p := start(t, setup{general: map[string]string{"auth_type": "trust"},
+		userlist: fmt.Sprintf("%q %q\n", scramUser, f.scramSecret)})
+	pe := pgErr(t, tryConnect(p.url(scramUser, "", appDB)))
+	if pe.Code != "28P01" || pe.Message != "server login failed: wrong password type" {
+		t.Fatalf("got %+v", pe)
+	}
+}

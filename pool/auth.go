@@ -9,6 +9,12 @@ import (
 	"github.com/pgbun/pgbun/internal/wire"
 )
 
+// ErrWrongPasswordType reports a server asking for a kind of password
+// pgbun has nothing to answer with: none at all, or only a hash the
+// method cannot use (an md5 hash for SCRAM or a cleartext request, a
+// SCRAM secret before any client logged in with SCRAM to teach its keys).
+var ErrWrongPasswordType = errors.New("wrong password type")
+
 // CredentialAuth logs in to PostgreSQL with stored credentials: a
 // plaintext password, an md5 hash, or SCRAM keys recovered from a client's
 // login (pass-through, no password anywhere). Make one per login.
@@ -30,12 +36,15 @@ func (a *credAuth) Respond(req []byte, st *tls.ConnectionState) ([]byte, error) 
 	switch code {
 	case wire.AuthCleartextPassword:
 		if a.cred.Password == "" {
-			return nil, errors.New("server asks for a cleartext password and only a hashed secret is known")
+			return nil, fmt.Errorf("%w: server asks for a cleartext password and only a hashed secret is known", ErrWrongPasswordType)
 		}
 		return appendPassword(nil, a.cred.Password), nil
 	case wire.AuthMD5Password:
 		if len(data) < 4 {
 			return nil, errors.New("short md5 salt")
+		}
+		if a.cred.Password == "" && a.cred.MD5 == "" {
+			return nil, fmt.Errorf("%w: server asks for md5 and no password or md5 hash is known", ErrWrongPasswordType)
 		}
 		resp, err := authn.MD5Response(a.user, a.cred, [4]byte(data[:4]))
 		if err != nil {
@@ -46,6 +55,9 @@ func (a *credAuth) Respond(req []byte, st *tls.ConnectionState) ([]byte, error) 
 		mechs, ok := wire.ParseSASLMechanisms(data)
 		if !ok {
 			return nil, errors.New("malformed SASL mechanism list")
+		}
+		if a.cred.Password == "" && a.cred.Keys == nil {
+			return nil, fmt.Errorf("%w: server asks for SCRAM and no password or SCRAM keys are known", ErrWrongPasswordType)
 		}
 		c, err := authn.NewSCRAMClient(a.cred)
 		if err != nil {

@@ -223,7 +223,7 @@ func (s *Server) login(params map[string]string, auth Authenticator) error {
 				continue
 			}
 			if auth == nil {
-				return fmt.Errorf("login to %s: server asks for a password and none is configured", s.Addr)
+				return fmt.Errorf("login to %s: %w: server asks for a password and none is known", s.Addr, ErrWrongPasswordType)
 			}
 			reply, err := auth.Respond(body, s.tls)
 			if err != nil {

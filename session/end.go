@@ -71,6 +71,10 @@ func endNoServer(err error) End {
 // ServerFailure says what a client is told when no server could be had
 // for it (err from Acquire or the pool), and why, for the log.
 func ServerFailure(err error) (client *wire.Error, reason string) {
+	if errors.Is(err, pool.ErrWrongPasswordType) {
+		// PgBouncer's words; the log says which type was missing.
+		return wire.Fatal(wire.CodeInvalidPassword, "server login failed: wrong password type"), err.Error()
+	}
 	var le *pool.LoginError
 	if errors.As(err, &le) {
 		e := *le.Err
