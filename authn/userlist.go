@@ -50,12 +50,13 @@ func (u *Userlist) Len() int {
 	return len(u.users)
 }
 
-// Limits of PgBouncer's loader (include/bouncer.h: MAX_USERNAME 128 and
-// MAX_PASSWORD 2048, each including the C string terminator), measured on
-// the quoted text as PgBouncer measures it.
+// Limits of PgBouncer's loader (include/bouncer.h: MAX_USERNAME 128 and,
+// since PgBouncer raised it for long tokens, MAX_PASSWORD 65531, each
+// including the C string terminator), measured on the quoted text as
+// PgBouncer measures it.
 const (
 	maxUserNameLen   = 127
-	maxPasswordLen   = 2047
+	maxPasswordLen   = 65530
 	maxUserlistBytes = 64 << 20
 )
 

@@ -121,15 +121,20 @@ func TestParseUserlist(t *testing.T) {
 			warnings: []string{"users.txt:2: user name longer than 127 bytes" + restIgnored},
 		},
 		{
+			name:  "secret at the limit",
+			in:    `"u" "` + strings.Repeat("s", 65530) + `"`,
+			users: map[string]string{"u": "plain:" + strings.Repeat("s", 65530)},
+		},
+		{
 			name:  "user name at the limit",
 			in:    `"` + strings.Repeat("x", 127) + `" "p"`,
 			users: map[string]string{strings.Repeat("x", 127): "plain:p"},
 		},
 		{
 			name:     "secret too long",
-			in:       `"u" "` + strings.Repeat("s", 2048) + `"`,
+			in:       `"u" "` + strings.Repeat("s", 65531) + `"`,
 			users:    map[string]string{},
-			warnings: []string{"users.txt:1: secret longer than 2047 bytes" + restIgnored},
+			warnings: []string{"users.txt:1: secret longer than 65530 bytes" + restIgnored},
 		},
 		{
 			name:     "NUL byte ends the file",

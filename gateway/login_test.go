@@ -301,3 +301,16 @@ func TestServerLoginWrongPasswordType(t *testing.T) {
 		t.Fatalf("got %+v", pe)
 	}
 }
+
+// TestLongPasswords: passwords as long as PgBouncer takes (65530 bytes,
+// long tokens used as passwords) are checked like any other; longer ones
+// are refused as a protocol violation.
+func TestLongPasswords(t *testing.T) {
+	p := start(t, setup{general: map[string]string{"auth_type": "plain"}})
+	if pe := pgErr(t, tryConnect(p.url(scramUser, strings.Repeat("x", 65530), appDB))); pe.Code != "28P01" {
+		t.Fatalf("long password: %+v", pe)
+	}
+	if pe := pgErr(t, tryConnect(p.url(scramUser, strings.Repeat("x", 70000), appDB))); pe.Code != "08P01" {
+		t.Fatalf("overlong password: %+v", pe)
+	}
+}

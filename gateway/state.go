@@ -58,6 +58,7 @@ func buildState(cfg *config.Config, prev *state, acme *certs.ACME) (*state, []st
 			return nil, nil, fmt.Errorf("auth_hba_file: %w", err)
 		}
 		st.hba = hba
+		notes = append(notes, hba.Notes...)
 	}
 	if g.AuthIdentFile != "" {
 		ident, err := policy.LoadIdent(g.AuthIdentFile)

@@ -11,8 +11,11 @@ import (
 )
 
 // maxMessage bounds the messages a client sends before it is
-// authenticated (password and SASL messages are a few hundred bytes).
-const maxMessage = 8192
+// authenticated. Password and SASL messages are usually a few hundred
+// bytes; PgBouncer takes passwords of up to 65530 bytes (long tokens used
+// as passwords), which with the message's terminator and SASL's framing
+// fit in 64 KiB. max_unauthenticated_clients bounds what that costs.
+const maxMessage = 64 << 10
 
 // Conn is the client's side of a login exchange: where its answers are
 // read and pgbun's requests written. The caller owns the connection and

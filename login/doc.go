@@ -21,7 +21,7 @@
 // client proved itself), a *Failure (what the client is told and why), a
 // *wire.Error for a message that breaks the protocol, or the error reading
 // or writing the connection (a malformed frame included). They never read
-// a message longer than 8192 bytes, and send nothing after a failure:
+// a message longer than 64 KiB, and send nothing after a failure:
 // telling the client is the caller's job.
 //
 // An exchange is carried by the goroutine that calls it; a Conn belongs to

@@ -167,7 +167,7 @@ func clientSees(err error) string {
 
 // FuzzRelay passes arbitrary server requests and client answers through
 // the relayed login: it ends without panicking; what it sends the server is
-// one well-formed password message, at most 8192 bytes long, which the
+// one well-formed password message, at most 64 KiB long, which the
 // client sent; a client that cannot be read is a client gone or a protocol
 // violation, and only AuthenticationSASLFinal wants no answer.
 func FuzzRelay(f *testing.F) {

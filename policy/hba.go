@@ -80,6 +80,10 @@ type Rule struct {
 	// demand in addition to the method). Nil when there are none.
 	Options map[string]string
 
+	// Never marks a rule that cannot match: its address has bits set
+	// beyond its mask (see checkPrefix).
+	Never bool
+
 	db, user *nameList // compiled Databases and Users
 }
 
@@ -88,6 +92,9 @@ type Rule struct {
 // concurrent use; a reload parses a new one and swaps the pointer.
 type HBA struct {
 	Rules []Rule
+	// Notes are problems that did not stop the file loading, one line
+	// each, for the log.
+	Notes []string
 }
 
 // Request is what Match needs to know about a connection.
@@ -150,6 +157,10 @@ func ParseHBA(file string, data []byte, readFile func(string) ([]byte, error)) (
 			return nil, err
 		}
 		if r != nil {
+			if r.Never {
+				h.Notes = append(h.Notes, fmt.Sprintf("%s:%d: address %s has bits set beyond its /%d mask (did you mean %s?): the rule never matches, as in PgBouncer",
+					file, i+1, r.Addr.Addr(), r.Addr.Bits(), r.Addr.Masked()))
+			}
 			h.Rules = append(h.Rules, *r)
 		}
 	}

@@ -107,7 +107,7 @@ func (h *HBA) Match(r Request) (*Rule, bool) {
 	addr := r.Addr.Unmap().WithZone("")
 	for i := range h.Rules {
 		rule := &h.Rules[i]
-		if !rule.matchConn(&r, addr) {
+		if rule.Never || !rule.matchConn(&r, addr) {
 			continue
 		}
 		db, user := rule.db, rule.user

@@ -152,3 +152,19 @@ func TestConnTypeString(t *testing.T) {
 		}
 	}
 }
+
+// TestHBAAddressBeyondMask: a rule whose address has bits set beyond its
+// mask never matches, as in PgBouncer, and the file says so in its notes.
+func TestHBAAddressBeyondMask(t *testing.T) {
+	h, err := ParseHBA("hba.conf", []byte("host all all 10.1.2.3/8 trust\nhost all all 192.168.1.1 0.0.0.0 trust\nhost all all all reject\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Notes) != 2 || !strings.Contains(h.Notes[0], "hba.conf:1: address 10.1.2.3 has bits set beyond its /8 mask (did you mean 10.0.0.0/8?)") {
+		t.Fatalf("notes: %q", h.Notes)
+	}
+	r, ok := h.Match(Request{Addr: netip.MustParseAddr("10.1.2.3"), Database: "d", User: "u"})
+	if !ok || r.Method != MethodReject {
+		t.Fatalf("matched %+v", r)
+	}
+}

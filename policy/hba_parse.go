@@ -67,6 +67,7 @@ func (p *hbaParser) parseLine(file string, n int, ln string) (*Rule, error) {
 		if r.Addr, used, err = parseAddress(file, n, rest); err != nil {
 			return nil, err
 		}
+		r.Never = r.Addr != nil && r.Addr.Masked() != *r.Addr
 		rest = rest[used:]
 	}
 	if len(rest) == 0 {
@@ -216,8 +217,7 @@ func parseAddress(file string, n int, fields []field) (*netip.Prefix, int, error
 		if err != nil {
 			return nil, 0, parseErrorf(file, n, "invalid prefix length %q in address %s", l, t.text)
 		}
-		p, err := checkPrefix(file, n, pfx)
-		return p, 1, err
+		return checkPrefix(pfx), 1, nil
 	}
 	addr, err := parseIP(file, n, t.text)
 	if err != nil {
@@ -241,8 +241,7 @@ func parseAddress(file string, n int, fields []field) (*netip.Prefix, int, error
 	if !ok {
 		return nil, 0, parseErrorf(file, n, "netmask %s is not contiguous", mt.text)
 	}
-	p, err := checkPrefix(file, n, netip.PrefixFrom(addr, ones))
-	return p, 2, err
+	return checkPrefix(netip.PrefixFrom(addr, ones)), 2, nil
 }
 
 // parseIP parses a literal IPv4 or IPv6 address, with clear errors for the
@@ -274,19 +273,17 @@ func looksLikeHostName(s string) bool {
 	return true
 }
 
-// checkPrefix rejects addresses with bits set beyond the mask and turns an
-// IPv4-mapped range into the IPv4 range it denotes (Match compares IPv4
-// clients in IPv4 form). PgBouncer keeps such an address but the rule can
-// then never match, and PostgreSQL masks it silently; either way the
-// administrator meant something else, so it is an error here.
-func checkPrefix(file string, n int, p netip.Prefix) (*netip.Prefix, error) {
-	if m := p.Masked(); m != p {
-		return nil, parseErrorf(file, n, "address %s has bits set beyond its /%d mask (did you mean %s?)", p.Addr(), p.Bits(), m)
-	}
-	if p.Addr().Is4In6() && p.Bits() >= 96 {
+// checkPrefix turns an IPv4-mapped range into the IPv4 range it denotes
+// (Match compares IPv4 clients in IPv4 form). An address with bits set
+// beyond its mask is kept as it is: PgBouncer keeps such a rule and it
+// never matches (PostgreSQL masks it and it matches a wider range than
+// written); pgbun keeps PgBouncer's behaviour, the safer of the two, and
+// says so in the log (see Rule.Never).
+func checkPrefix(p netip.Prefix) *netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 && p.Masked() == p {
 		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
-	return &p, nil
+	return &p
 }
 
 // maskBits returns the prefix length of a contiguous netmask.
