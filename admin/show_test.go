@@ -31,9 +31,9 @@ var pgbouncerShows = []struct {
 	{"SOCKETS", "type user database replication state addr port local_addr local_port connect_time request_time wait wait_us close_needed ptr link remote_pid tls application_name prepared_statements id recv_pos pkt_pos pkt_remain send_pos send_remain pkt_avail send_avail", "ssssssisiTTiiississiiiiiiiii"},
 	{"ACTIVE_SOCKETS", "type user database replication state addr port local_addr local_port connect_time request_time wait wait_us close_needed ptr link remote_pid tls application_name prepared_statements id recv_pos pkt_pos pkt_remain send_pos send_remain pkt_avail send_avail", "ssssssisiTTiiississiiiiiiiii"},
 	{"USERS", "name pool_size reserve_pool_size pool_mode max_user_connections current_connections max_user_client_connections current_client_connections", "ssssiiii"},
-	{"STATS", "database total_server_assignment_count total_xact_count total_query_count total_received total_sent total_xact_time total_query_time total_wait_time total_client_parse_count total_server_parse_count total_bind_count avg_server_assignment_count avg_xact_count avg_query_count avg_recv avg_sent avg_xact_time avg_query_time avg_wait_time avg_client_parse_count avg_server_parse_count avg_bind_count", "sNNNNNNNNNNNNNNNNNNNNNN"},
-	{"STATS_TOTALS", "database server_assignment_count xact_count query_count bytes_received bytes_sent xact_time query_time wait_time client_parse_count server_parse_count bind_count", "sNNNNNNNNNNN"},
-	{"STATS_AVERAGES", "database server_assignment_count xact_count query_count bytes_received bytes_sent xact_time query_time wait_time avg_client_parse_count avg_server_parse_count avg_bind_count", "sNNNNNNNNNNN"},
+	{"STATS", "database total_server_assignment_count total_xact_count total_query_count total_received total_sent total_xact_time total_query_time total_wait_time total_client_parse_count total_server_parse_count total_bind_count total_client_login_count avg_server_assignment_count avg_xact_count avg_query_count avg_recv avg_sent avg_xact_time avg_query_time avg_wait_time avg_client_parse_count avg_server_parse_count avg_bind_count avg_client_login_count", "sNNNNNNNNNNNNNNNNNNNNNNNN"},
+	{"STATS_TOTALS", "database server_assignment_count xact_count query_count bytes_received bytes_sent xact_time query_time wait_time client_parse_count server_parse_count bind_count client_login_count", "sNNNNNNNNNNNN"},
+	{"STATS_AVERAGES", "database server_assignment_count xact_count query_count bytes_received bytes_sent xact_time query_time wait_time avg_client_parse_count avg_server_parse_count avg_bind_count client_login_count", "sNNNNNNNNNNNN"},
 	{"TOTALS", "name value", "sN"},
 	{"LISTS", "list items", "si"},
 	{"STATE", "key value", "ss"},
@@ -103,10 +103,10 @@ func sample() *fakeSource {
 			{Database: "app", Seconds: 60,
 				Total: snapshot.Counters{ServerAssignments: 1000, Transactions: 900, Queries: 2700, Received: 1 << 20, Sent: 1 << 21,
 					XactTime: 90 * time.Second, QueryTime: 27 * time.Second, WaitTime: 5 * time.Second,
-					ClientParses: 11, ServerParses: 12, Binds: 13},
+					ClientParses: 11, ServerParses: 12, Binds: 13, ClientLogins: 120},
 				Period: snapshot.Counters{ServerAssignments: 120, Transactions: 600, Queries: 1200, Received: 6000, Sent: 60000,
 					XactTime: 6 * time.Second, QueryTime: 3 * time.Second, WaitTime: 240 * time.Millisecond,
-					ClientParses: 60, ServerParses: 30, Binds: 600}},
+					ClientParses: 60, ServerParses: 30, Binds: 600, ClientLogins: 90}},
 			{Database: "other", Seconds: 60,
 				Total:  snapshot.Counters{Transactions: 100, Queries: 300, XactTime: 10 * time.Second},
 				Period: snapshot.Counters{Transactions: 600, Queries: 600, XactTime: 18 * time.Second}},
@@ -304,9 +304,11 @@ func TestShowStats(t *testing.T) {
 		"total_received": "1048576", "total_sent": "2097152",
 		"total_xact_time": "90000000", "total_query_time": "27000000", "total_wait_time": "5000000",
 		"total_client_parse_count": "11", "total_server_parse_count": "12", "total_bind_count": "13",
+		"total_client_login_count": "120",
 		// Per second over 60 s.
 		"avg_server_assignment_count": "2", "avg_xact_count": "10", "avg_query_count": "20",
 		"avg_recv": "100", "avg_sent": "1000", "avg_client_parse_count": "1", "avg_server_parse_count": "0", "avg_bind_count": "10",
+		"avg_client_login_count": "1",
 		// Durations in µs: 6 s over 600 transactions, 3 s over 1200 queries, 240 ms over 120 assignments.
 		"avg_xact_time": "10000", "avg_query_time": "2500", "avg_wait_time": "2000",
 	} {
@@ -334,7 +336,7 @@ func TestShowStats(t *testing.T) {
 		names = append(names, totals.val(i, "name"))
 		got[totals.val(i, "name")] = totals.val(i, "value")
 	}
-	if len(names) != 22 || names[0] != "total_server_assignment_count" || names[3] != "total_client_bytes" || names[11] != "avg_server_assignment_count" {
+	if len(names) != 24 || names[0] != "total_server_assignment_count" || names[3] != "total_client_bytes" || names[11] != "total_client_login_count" || names[12] != "avg_server_assignment_count" {
 		t.Errorf("totals rows %v", names)
 	}
 	for name, v := range map[string]string{

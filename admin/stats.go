@@ -12,6 +12,7 @@ type counters struct {
 	assignments, xacts, queries, recv, sent uint64
 	xactTime, queryTime, waitTime           uint64 // µs
 	clientParses, serverParses, binds       uint64
+	logins                                  uint64
 }
 
 func micros(d time.Duration) uint64 {
@@ -28,6 +29,7 @@ func totals(c snapshot.Counters) counters {
 		recv: c.Received, sent: c.Sent,
 		xactTime: micros(c.XactTime), queryTime: micros(c.QueryTime), waitTime: micros(c.WaitTime),
 		clientParses: c.ClientParses, serverParses: c.ServerParses, binds: c.Binds,
+		logins: c.ClientLogins,
 	}
 }
 
@@ -53,6 +55,7 @@ func periodRates(st snapshot.Stats) rates {
 		assignments: per(p.assignments), xacts: per(p.xacts), queries: per(p.queries),
 		recv: per(p.recv), sent: per(p.sent),
 		clientParses: per(p.clientParses), serverParses: per(p.serverParses), binds: per(p.binds),
+		logins: per(p.logins),
 	}
 	return r
 }
@@ -67,6 +70,7 @@ func (r *rates) add(o rates) {
 	a.clientParses += b.clientParses
 	a.serverParses += b.serverParses
 	a.binds += b.binds
+	a.logins += b.logins
 	s, t := &r.sum, o.sum
 	s.assignments += t.assignments
 	s.xacts += t.xacts
@@ -97,7 +101,7 @@ func (c counters) cells() []cell {
 	return []cell{
 		unum(c.assignments), unum(c.xacts), unum(c.queries), unum(c.recv), unum(c.sent),
 		unum(c.xactTime), unum(c.queryTime), unum(c.waitTime),
-		unum(c.clientParses), unum(c.serverParses), unum(c.binds),
+		unum(c.clientParses), unum(c.serverParses), unum(c.binds), unum(c.logins),
 	}
 }
 
@@ -113,15 +117,16 @@ func numericCols(names ...string) []column {
 var statsCols = append([]column{{"database", kText}}, numericCols(
 	"total_server_assignment_count", "total_xact_count", "total_query_count",
 	"total_received", "total_sent", "total_xact_time", "total_query_time", "total_wait_time",
-	"total_client_parse_count", "total_server_parse_count", "total_bind_count",
+	"total_client_parse_count", "total_server_parse_count", "total_bind_count", "total_client_login_count",
 	"avg_server_assignment_count", "avg_xact_count", "avg_query_count",
 	"avg_recv", "avg_sent", "avg_xact_time", "avg_query_time", "avg_wait_time",
-	"avg_client_parse_count", "avg_server_parse_count", "avg_bind_count",
+	"avg_client_parse_count", "avg_server_parse_count", "avg_bind_count", "avg_client_login_count",
 )...)
 
 var statsTotalsCols = append([]column{{"database", kText}}, numericCols(
 	"server_assignment_count", "xact_count", "query_count", "bytes_received", "bytes_sent",
 	"xact_time", "query_time", "wait_time", "client_parse_count", "server_parse_count", "bind_count",
+	"client_login_count",
 )...)
 
 // PgBouncer names the last three columns of STATS_AVERAGES with an avg_
@@ -129,6 +134,7 @@ var statsTotalsCols = append([]column{{"database", kText}}, numericCols(
 var statsAveragesCols = append([]column{{"database", kText}}, numericCols(
 	"server_assignment_count", "xact_count", "query_count", "bytes_received", "bytes_sent",
 	"xact_time", "query_time", "wait_time", "avg_client_parse_count", "avg_server_parse_count", "avg_bind_count",
+	"client_login_count",
 )...)
 
 func (s *session) showStats() error {
@@ -165,6 +171,7 @@ var totalsCols = []column{{"name", kText}, {"value", kNumeric}}
 var totalsNames = []string{
 	"server_assignment_count", "xact_count", "query_count", "client_bytes", "server_bytes",
 	"xact_time", "query_time", "wait_time", "ps_client_parse_count", "ps_server_parse_count", "ps_bind_count",
+	"client_login_count",
 }
 
 // showTotals is SHOW STATS summed over every database, one row a figure.
@@ -197,4 +204,5 @@ func addCounters(a *snapshot.Counters, b snapshot.Counters) {
 	a.ClientParses += b.ClientParses
 	a.ServerParses += b.ServerParses
 	a.Binds += b.Binds
+	a.ClientLogins += b.ClientLogins
 }

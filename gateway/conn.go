@@ -128,6 +128,7 @@ func (g *Gateway) loggedIn(c *client, st *state, rt *route) {
 	c.Raw.SetDeadline(time.Time{})
 	c.buf, c.out = nil, nil
 	c.ready.Store(true)
+	rt.stats.Logins.Add(1)
 	g.audit.event("login_ok", "user", c.User, "database", c.dbname, "addr", c.Addr, "method", c.method, "tls", tlsVersion(c))
 	g.logins.Add(c.method + "/ok")
 	if st.cfg.General.LogConnections {

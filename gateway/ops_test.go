@@ -396,3 +396,23 @@ func TestSetTLSPairOneKeyAtATime(t *testing.T) {
 		t.Fatalf("serial %s after both were set, want %s", s, kp.Cert.SerialNumber)
 	}
 }
+
+// TestClientLoginCount: SHOW STATS counts the clients that logged in to
+// each database, not those that failed to.
+func TestClientLoginCount(t *testing.T) {
+	p := start(t, setup{})
+	for range 3 {
+		c := p.connect(t, scramUser, scramPass, appDB)
+		c.Close(context.Background())
+	}
+	pgErr(t, tryConnect(p.url(scramUser, "wrong", appDB)))
+	for _, st := range p.gw.Stats() {
+		if st.Database == appDB {
+			if st.Total.ClientLogins != 3 {
+				t.Fatalf("client logins %d, want 3", st.Total.ClientLogins)
+			}
+			return
+		}
+	}
+	t.Fatal("no stats row for the database")
+}

@@ -108,6 +108,7 @@ func (c *collector) collectStats(e emitter) {
 		e.counter(descClientParses, float64(t.ClientParses), db)
 		e.counter(descServerParses, float64(t.ServerParses), db)
 		e.counter(descBinds, float64(t.Binds), db)
+		e.counter(descClientLogins, float64(t.ClientLogins), db)
 	}
 }
 
@@ -123,6 +124,7 @@ func addCounters(sum, c *snapshot.Counters) {
 	sum.ClientParses += c.ClientParses
 	sum.ServerParses += c.ServerParses
 	sum.Binds += c.Binds
+	sum.ClientLogins += c.ClientLogins
 }
 
 // Label values that always appear, at zero if need be, so that rate() and

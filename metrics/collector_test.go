@@ -64,6 +64,7 @@ func TestScrapeReportsSnapshots(t *testing.T) {
 		{"pgbun_client_parses_total", counter, app, 40},
 		{"pgbun_server_parses_total", counter, app, 12},
 		{"pgbun_binds_total", counter, app, 55},
+		{"pgbun_client_logins_total", counter, app, 17},
 
 		{"pgbun_logins_total", counter, lbl{"method": "scram-sha-256", "result": "ok"}, 10},
 		{"pgbun_logins_total", counter, lbl{"method": "scram-sha-256", "result": "failed"}, 2},

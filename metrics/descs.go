@@ -68,6 +68,8 @@ var (
 		"Parse messages pgbun sent to servers.", lDatabase)
 	descBinds = newDesc("pgbun_binds_total",
 		"Bind messages received from clients.", lDatabase)
+	descClientLogins = newDesc("pgbun_client_logins_total",
+		"Clients that logged in to the database.", lDatabase)
 )
 
 // Authentication and TLS.
@@ -99,7 +101,7 @@ var allDescs = []*prometheus.Desc{
 	descPoolClients, descPoolServers, descPoolMaxWait,
 	descServerAssignments, descTransactions, descQueries, descReceived,
 	descSent, descXactTime, descQueryTime, descWaitTime, descClientParses,
-	descServerParses, descBinds,
+	descServerParses, descBinds, descClientLogins,
 	descLogins, descThrottled, descLockouts, descTLSHandshakes,
 	descTLSFailures, descCertNotAfter, descParked,
 }

@@ -129,6 +129,7 @@ func fullSource() *fakeSource {
 				XactTime: 2 * time.Second, QueryTime: 1500 * time.Millisecond,
 				WaitTime:     250 * time.Millisecond,
 				ClientParses: 40, ServerParses: 12, Binds: 55,
+				ClientLogins: 17,
 			},
 			Period: snapshot.Counters{Transactions: 7},
 		}},

@@ -18,6 +18,7 @@ type Pool struct {
 	ServerParses        atomic.Uint64
 	PreparedHits        atomic.Uint64
 	PreparedMisses      atomic.Uint64
+	Logins              atomic.Uint64 // clients that logged in through the pool
 }
 
 // Ended records a round trip answered by ReadyForQuery: a query, and a
@@ -51,6 +52,7 @@ func (ps *Pool) AddTo(c *snapshot.Counters, sn pool.Snapshot) {
 	c.ClientParses += ps.ClientParses.Load()
 	c.ServerParses += ps.ServerParses.Load()
 	c.Binds += ps.Binds.Load()
+	c.ClientLogins += ps.Logins.Load()
 }
 
 // combine returns a+sign*b, field by field.
@@ -74,5 +76,6 @@ func combine(a, b snapshot.Counters, sign int) snapshot.Counters {
 		ClientParses:      u(a.ClientParses, b.ClientParses),
 		ServerParses:      u(a.ServerParses, b.ServerParses),
 		Binds:             u(a.Binds, b.Binds),
+		ClientLogins:      u(a.ClientLogins, b.ClientLogins),
 	}
 }

@@ -107,6 +107,7 @@ type Counters struct {
 	ClientParses      uint64        // Parse messages from clients
 	ServerParses      uint64        // Parse messages pgbun sent to servers
 	Binds             uint64
+	ClientLogins      uint64 // clients that logged in
 }
 
 // Stats is one database's counters now and at the start of the last
