@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"runtime"
@@ -122,7 +121,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	}
 	g.state.Store(st)
 	g.watchFiles(st)
-	g.pools.Logf = func(format string, args ...any) { g.log.Warn(fmt.Sprintf(format, args...)) }
+	g.pools.Log = log
 	g.rollPeriod(time.Now())
 	g.wg.Add(2)
 	go g.runStats()

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -23,9 +24,10 @@ type Manager struct {
 	// asked for before the pool it makes is registered with it, so Reap
 	// leaves limiters alone meanwhile.
 	building int
-	// Logf reports housekeeping failures (e.g. a min_pool_size login);
-	// nil discards them.
-	Logf func(format string, args ...any)
+	// Log receives what pools report: housekeeping failures (a
+	// min_pool_size login) and events PgBouncer logs too (a reserve
+	// server taken). Set it before the first pool is made; nil discards.
+	Log *slog.Logger
 }
 
 // entry is a pool with the manager's bookkeeping, guarded by Manager.mu.
@@ -94,6 +96,7 @@ func (m *Manager) lookup(key Key, build func() *Pool, hold bool) *Pool {
 	m.building++
 	m.mu.Unlock()
 	np := m.build(build)
+	np.log = m.Log
 	m.mu.Lock()
 	e, ok := m.pools[key]
 	if !ok {
@@ -246,8 +249,8 @@ func (m *Manager) Run(ctx context.Context) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if err := p.warm(ctx); err != nil && m.Logf != nil && ctx.Err() == nil {
-						m.Logf("min_pool_size login for %s/%s failed: %v", p.Key.Database, p.Key.User, err)
+					if err := p.warm(ctx); err != nil && ctx.Err() == nil {
+						p.logger().Warn("min_pool_size login failed", "database", p.Key.Database, "user", p.Key.User, "err", err)
 					}
 					mu.Lock()
 					delete(warming, p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -68,6 +69,7 @@ type Pool struct {
 	dialer *Dialer
 	creds  func() Authenticator // stored credentials, nil when unknown yet
 	limits []*Limiter           // max_db_connections, max_user_connections
+	log    *slog.Logger         // the manager's; nil discards (see logger)
 
 	mu         sync.Mutex
 	set        Settings
@@ -123,6 +125,17 @@ func New(key Key, d *Dialer, set Settings, creds func() Authenticator, limits ..
 	}
 	return p
 }
+
+// logger is where the pool reports; it discards when the manager has no
+// logger.
+func (p *Pool) logger() *slog.Logger {
+	if p.log == nil {
+		return discard
+	}
+	return p.log
+}
+
+var discard = slog.New(slog.DiscardHandler)
 
 // TryAcquire returns an idle, healthy server at once, or nil when none is
 // idle or clients are already queued (Acquire then waits in line). It is
@@ -428,6 +441,9 @@ func (p *Pool) capacityLocked() int {
 // grantNextLocked gives free slots to waiters, in order.
 func (p *Pool) grantNextLocked() {
 	for len(p.waiters) > 0 && !p.closed && !p.paused && p.total() < p.capacityLocked() {
+		if p.total() >= p.set.Size {
+			p.logger().Info("taking connection from reserve_pool", "database", p.Key.Database, "user", p.Key.User)
+		}
 		w := p.waiters[0]
 		p.waiters[0] = nil // the backing array must not keep a served waiter alive
 		p.waiters = p.waiters[1:]

@@ -1,11 +1,14 @@
 package pool_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -402,6 +405,8 @@ func TestLimiterAcrossPools(t *testing.T) {
 // reserve_pool_size extra servers; they go away when nobody waits.
 func TestReservePool(t *testing.T) {
 	m := pool.NewManager()
+	var logged bytes.Buffer
+	m.Log = slog.New(slog.NewTextHandler(&logged, nil))
 	defer m.Close()
 	p := m.Get(pool.Key{Database: "reserve"}, func() *pool.Pool {
 		return pool.New(pool.Key{Database: "reserve"}, dialer(t, config.SSLRequire),
@@ -419,6 +424,10 @@ func TestReservePool(t *testing.T) {
 	}
 	if sn := p.Snapshot(); sn.Active != 2 {
 		t.Fatalf("%+v", sn)
+	}
+	// Logged as PgBouncer logs it, once per reserve server.
+	if n := strings.Count(logged.String(), "taking connection from reserve_pool"); n != 1 {
+		t.Fatalf("reserve server logged %d times:\n%s", n, logged.String())
 	}
 	p.Release(extra, true)
 	p.Release(held, true)
