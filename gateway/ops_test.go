@@ -104,6 +104,18 @@ func TestConsole(t *testing.T) {
 			}
 		}
 	}
+	// The console is a database of its own, as in PgBouncer, whose
+	// clients include this very session.
+	cols, rows = show(t, adm, "SHOW DATABASES")
+	var console bool
+	for _, r := range rows {
+		if col(cols, r, "name") == "pgbouncer" {
+			console = col(cols, r, "pool_mode") == "statement" && col(cols, r, "current_client_connections") == "1"
+		}
+	}
+	if !console {
+		t.Fatalf("SHOW DATABASES lacks the console's row: %v", rows)
+	}
 	for _, cmd := range []string{"SHOW CLIENTS", "SHOW SERVERS", "SHOW DATABASES", "SHOW USERS", "SHOW CONFIG",
 		"SHOW LISTS", "SHOW VERSION", "SHOW STATE", "SHOW HELP", "SHOW CERTS", "SHOW THROTTLE",
 		"SHOW STATS_TOTALS", "SHOW STATS_AVERAGES", "SHOW TOTALS", "SHOW SOCKETS", "SHOW ACTIVE_SOCKETS", "SHOW PEERS", "SHOW PEER_POOLS"} {

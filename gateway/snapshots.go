@@ -208,10 +208,20 @@ func (g *Gateway) Databases() []snapshot.Database {
 	clients := make(map[string]int)
 	for _, c := range g.clientList() {
 		if c.ready.Load() {
-			clients[c.dbname]++
+			name := c.dbname
+			if isConsoleDB(name) {
+				name = "pgbouncer"
+			}
+			clients[name]++
 		}
 	}
-	out := make([]snapshot.Database, 0, len(names))
+	out := make([]snapshot.Database, 0, len(names)+1)
+	// The console, as PgBouncer shows it: a database of its own, in
+	// statement mode, whose clients are the console's sessions.
+	out = append(out, snapshot.Database{
+		Name: "pgbouncer", Port: st.cfg.General.ListenPort, Database: "pgbouncer", ForceUser: "pgbouncer",
+		PoolSize: 2, PoolMode: string(config.PoolStatement), CurrentClientConnections: clients["pgbouncer"],
+	})
 	for _, n := range names {
 		db := st.cfg.Databases[n]
 		ps := st.cfg.Pool(db, "")
