@@ -75,6 +75,7 @@ func (g *Gateway) poolPlan(st *state, key pool.Key, db *config.Database, serverD
 		CheckQuery:     gen.ServerCheckQuery,
 		CheckDelay:     gen.ServerCheckDelay,
 		CheckDisabled:  gen.ServerCheckDisabled,
+		LogConnections: gen.LogConnections,
 	}
 	if ps.Mode == config.PoolSession || gen.ServerResetQueryAlways {
 		set.ResetQuery = gen.ServerResetQuery

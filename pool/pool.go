@@ -39,6 +39,9 @@ type Settings struct {
 	CheckQuery    string
 	CheckDelay    time.Duration
 	CheckDisabled bool
+	// LogConnections logs every server connection opened
+	// (log_connections), as PgBouncer words it.
+	LogConnections bool
 }
 
 // ErrClosed is returned by Acquire on a pool that was shut down.
@@ -383,6 +386,10 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 		p.loginErr = nil
 	}
 	s.pool, s.dedicated = p, dedicated != nil
+	if p.set.LogConnections {
+		p.logger().Info(fmt.Sprintf("new connection to server (from %s)", s.conn.LocalAddr()),
+			"database", p.Key.Database, "user", p.Key.User, "server", s.Addr)
+	}
 	p.active++
 	p.stats.Opened++
 	p.stats.Acquired++

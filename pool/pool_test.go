@@ -410,7 +410,7 @@ func TestReservePool(t *testing.T) {
 	defer m.Close()
 	p := m.Get(pool.Key{Database: "reserve"}, func() *pool.Pool {
 		return pool.New(pool.Key{Database: "reserve"}, dialer(t, config.SSLRequire),
-			pool.Settings{Size: 1, ReserveSize: 1, ReserveTimeout: 300 * time.Millisecond, Lifetime: time.Hour}, creds(pass))
+			pool.Settings{Size: 1, ReserveSize: 1, ReserveTimeout: 300 * time.Millisecond, Lifetime: time.Hour, LogConnections: true}, creds(pass))
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -428,6 +428,9 @@ func TestReservePool(t *testing.T) {
 	// Logged as PgBouncer logs it, once per reserve server.
 	if n := strings.Count(logged.String(), "taking connection from reserve_pool"); n != 1 {
 		t.Fatalf("reserve server logged %d times:\n%s", n, logged.String())
+	}
+	if n := strings.Count(logged.String(), "new connection to server (from 127.0.0.1:"); n != 2 {
+		t.Fatalf("%d server connections logged, want 2:\n%s", n, logged.String())
 	}
 	p.Release(extra, true)
 	p.Release(held, true)
