@@ -120,6 +120,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		log.Warn(n)
 	}
 	g.state.Store(st)
+	g.openForcedPools(st)
 	g.watchFiles(st)
 	g.pools.Log = log
 	g.rollPeriod(time.Now())
@@ -287,6 +288,7 @@ func (g *Gateway) reloadLocked(cfg *config.Config) error {
 	}
 	g.state.Store(st)
 	g.reconfigurePools(old, st)
+	g.openForcedPools(st)
 	g.reloads.Add("ok")
 	g.admission.SetConfig(admissionConfig(cfg))
 	g.throttle.SetConfig(throttleConfig(cfg))

@@ -428,3 +428,33 @@ func TestClientLoginCount(t *testing.T) {
 	}
 	t.Fatal("no stats row for the database")
 }
+
+// TestMinPoolSizeForcedUserBeforeClients: an entry that forces a user and
+// keeps servers open has them open before any client comes, as in
+// PgBouncer; an entry without a forced user waits for a client.
+func TestMinPoolSizeForcedUserBeforeClients(t *testing.T) {
+	p := start(t, setup{databases: fmt.Sprintf("forced = host=127.0.0.1 port=%d dbname=%s user=%s min_pool_size=2\nfree = host=127.0.0.1 port=%d dbname=%s min_pool_size=2\n",
+		pg.Port(), appDB, scramUser, pg.Port(), appDB)})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var forced, free int
+		for _, pl := range p.gw.Pools() {
+			switch pl.Database {
+			case "forced":
+				forced = pl.SvIdle + pl.SvUsed
+			case "free":
+				free++
+			}
+		}
+		if free != 0 {
+			t.Fatal("a pool was made for an entry without a forced user")
+		}
+		if forced == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle servers for the forced entry, want 2", forced)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

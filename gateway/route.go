@@ -129,6 +129,33 @@ func (g *Gateway) pickDatabase(c *client, st *state) (*config.Database, string, 
 	return db, c.dbname, nil
 }
 
+// openForcedPools makes, before any client asks, the pools of database
+// entries that force a user and keep servers open (min_pool_size), as
+// PgBouncer does: such a pool's servers are known from the configuration
+// alone, so making it gives a stranger nothing. Housekeeping then fills
+// it where the credentials allow.
+func (g *Gateway) openForcedPools(st *state) {
+	for _, db := range st.cfg.Databases {
+		if db.User == "" || db.Name == "*" {
+			continue
+		}
+		ps := st.cfg.Pool(db, db.User)
+		if ps.MinSize <= 0 {
+			continue
+		}
+		serverDB := db.DBName
+		if serverDB == "" {
+			serverDB = db.Name
+		}
+		key := pool.Key{Database: db.Name, User: db.User}
+		p := g.pools.Get(key, func() *pool.Pool { return g.newPool(st, key, db, serverDB, ps) })
+		g.infoFor(p, poolOrigin{entry: db.Name, serverDB: serverDB}).setMode(ps.Mode)
+		if g.dbPaused(db.Name) {
+			p.Pause()
+		}
+	}
+}
+
 // poolOrigin is what a pool was made from, so a reload can rebuild it.
 type poolOrigin struct {
 	entry    string // the [databases] entry ("*" for the fallback)
