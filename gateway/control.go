@@ -11,6 +11,7 @@ import (
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/pool"
+	"github.com/pgbun/pgbun/session"
 )
 
 // This file implements the console's control commands (PAUSE, RESUME,
@@ -155,7 +156,24 @@ func (g *Gateway) Reconnect(db string) error {
 	for _, p := range g.poolsOf(db) {
 		p.Recycle()
 	}
+	g.fastClose(db)
 	return nil
+}
+
+// fastClose, with server_fast_close, ends at once the sessions of db that
+// hold a server between transactions (session pooling), as PgBouncer
+// does: their server is outdated and would otherwise serve them until
+// they leave. Sessions inside a transaction end when it does.
+func (g *Gateway) fastClose(db string) {
+	if !g.state.Load().cfg.General.ServerFastClose {
+		return
+	}
+	for _, c := range g.clientList() {
+		if k, ok := c.poolKey(); ok && c.ready.Load() && c.Quiet.Load() && c.Server() != nil &&
+			(k.Database == db || strings.HasPrefix(k.Database, db+"/")) {
+			c.Kill(session.ErrFastClose())
+		}
+	}
 }
 
 // WaitClose waits until the servers RECONNECT or a reload recycled are

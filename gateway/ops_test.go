@@ -359,23 +359,38 @@ func TestMetrics(t *testing.T) {
 	_ = pgx.QueryExecModeSimpleProtocol
 }
 
-// TestServerFastClose: after RECONNECT, a session-pooled client's server
-// is closed at the end of its transaction, and the client is told.
+// TestServerFastClose: after RECONNECT, a session-pooled client idle
+// between transactions has its session ended at once, and one inside a
+// transaction at its end; each is told why, in PgBouncer's words.
 func TestServerFastClose(t *testing.T) {
 	p := start(t, setup{general: map[string]string{"server_fast_close": "1"}})
-	c := p.connect(t, scramUser, scramPass, appDB)
-	queryString(t, c, "select 'before'")
+	idle := p.connect(t, scramUser, scramPass, appDB)
+	queryString(t, idle, "select 'before'")
+	busy := p.connect(t, scramUser, scramPass, appDB)
+	exec1(t, busy, "begin")
 	if err := p.gw.Reconnect(appDB); err != nil {
 		t.Fatal(err)
 	}
-	// The next round trip ends the transaction the server was in; the
-	// session ends with it.
+	// The idle session is over already: its next query fails.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.logs(), "closing because: database configuration changed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle session not closed:\n%s", p.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := idle.Exec(context.Background(), "select 1"); err == nil {
+		t.Fatal("idle session went on after server_fast_close")
+	}
+	// The transaction goes on until it ends; then the session ends.
+	exec1(t, busy, "select 1")
+	exec1(t, busy, "commit")
 	var err error
 	for i := 0; i < 3 && err == nil; i++ {
-		_, err = c.Exec(context.Background(), "select 1")
+		_, err = busy.Exec(context.Background(), "select 1")
 	}
-	if err == nil || !strings.Contains(err.Error(), "server_fast_close") {
-		t.Fatalf("session went on after server_fast_close: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "database configuration changed") {
+		t.Fatalf("session went on after its transaction: %v", err)
 	}
 }
 

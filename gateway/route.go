@@ -223,6 +223,7 @@ func (g *Gateway) reconfigurePools(old, st *state) {
 			p.Reconfigure(d, set, creds)
 			g.log.Info("database definition changed: servers are replaced as they are released",
 				"database", p.Key.Database, "user", p.Key.User)
+			g.fastClose(origin.entry)
 			continue
 		}
 		p.Configure(set)

@@ -26,8 +26,11 @@ func errTransactionTimeout() *wire.Error { return wire.Fatal("25P04", "transacti
 func errServerGone() *wire.Error {
 	return wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly")
 }
-func errFastClose() *wire.Error {
-	return wire.Fatal(wire.CodeAdminShutdown, "server connection closed (server_fast_close)")
+// ErrFastClose is what a session-pooled client is told when
+// server_fast_close ends its session because its server is outdated
+// (RECONNECT, a changed definition), in PgBouncer's words.
+func ErrFastClose() *wire.Error {
+	return wire.Fatal(wire.CodeAdminShutdown, "database configuration changed")
 }
 
 // endFor is the ending of a session stopped by e, a FATAL error pgbun

@@ -96,7 +96,7 @@ func (o *fromServer) Message(typ byte, body []byte) {
 			if o.fastClose && o.srv.Status == 'I' && o.srv.Outdated() {
 				// RECONNECT or a changed definition: with server_fast_close
 				// the session ends at this transaction's end, not the client's.
-				o.c.Kill(errFastClose())
+				o.c.Kill(ErrFastClose())
 			}
 			if o.srv.Status == 'I' {
 				o.times.xact.Store(0)
