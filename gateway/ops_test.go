@@ -473,3 +473,16 @@ func TestMinPoolSizeForcedUserBeforeClients(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestAutoDatabaseLogged: the first client of a database made from the *
+// entry has it logged, as PgBouncer logs it.
+func TestAutoDatabaseLogged(t *testing.T) {
+	p := start(t, setup{})
+	c := p.connect(t, scramUser, scramPass, "postgres")
+	c.Close(context.Background())
+	c = p.connect(t, scramUser, scramPass, "postgres")
+	c.Close(context.Background())
+	if n := strings.Count(p.logs(), "LOG registered new auto-database database=postgres"); n != 1 {
+		t.Fatalf("auto-database logged %d times:\n%s", n, p.logs())
+	}
+}

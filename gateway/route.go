@@ -94,6 +94,10 @@ func (g *Gateway) attach(c *client, st *state, t target) (*route, error) {
 // itself on its pool's server, so the pool exists a moment before this.
 func (g *Gateway) authenticated(c *client, t *policy.Ticket, rt *route) error {
 	t.Authenticated()
+	if _, shown := rt.info.mode(); !shown && rt.db.Name == "*" {
+		// A database made from the fallback entry, as PgBouncer logs it.
+		g.log.Info("registered new auto-database", "database", rt.poolDB)
+	}
 	rt.info.setMode(rt.settings.Mode)
 	if err := g.counts.enter(c.dbname, c.User, rt.settings.MaxDBClientConns, rt.settings.MaxUserClientConns); err != nil {
 		return err
