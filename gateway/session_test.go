@@ -413,3 +413,16 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Fatalf("logs:\n%s", logs)
 	}
 }
+
+// TestUnsupportedOptions: options other than -c name=value and
+// --name=value are refused in PgBouncer's words, with what was wrong as
+// the detail.
+func TestUnsupportedOptions(t *testing.T) {
+	p := start(t, setup{})
+	for _, opts := range []string{"-d", "-c timezone"} {
+		pe := pgErr(t, tryConnect(p.url(scramUser, scramPass, appDB, "options", opts)))
+		if pe.Code != "08P01" || pe.Message != "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed" || pe.Detail == "" {
+			t.Fatalf("options %q: %+v", opts, pe)
+		}
+	}
+}

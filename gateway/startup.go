@@ -156,7 +156,10 @@ func clientSettings(c *client, st *state) (map[string]string, error) {
 			}
 			opts, err := parseOptions(v)
 			if err != nil {
-				return nil, wire.Fatal(wire.CodeProtocolViolation, "invalid options startup parameter: %v", err)
+				// PgBouncer's words; the detail says what was wrong.
+				e := wire.Fatal(wire.CodeProtocolViolation, "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed")
+				e.Detail = err.Error()
+				return nil, e
 			}
 			for ok, ov := range opts {
 				if !ignored(st, ok) {
