@@ -74,30 +74,12 @@ func buildState(cfg *config.Config, prev *state, acme *certs.ACME) (*state, []st
 		}
 	}
 	if g.ClientTLS.CertFile != "" && g.ClientTLS.KeyFile != "" {
-		pairs := certPairs(&g.ClientTLS)
-		if prev != nil && prev.files != nil && slices.Equal(prev.files.Pairs(), pairs) {
-			// Same files: re-read them, keeping the old pair if the new one
-			// is broken. The store is shared with the running state, so
-			// the new pair goes into service only when this state does.
-			commit, err := prev.files.Stage()
-			if err != nil {
-				notes = append(notes, fmt.Sprintf("client TLS certificate not reloaded, keeping the previous one: %v", err))
-			}
-			st.files, st.commitFiles = prev.files, commit
-		} else {
-			store, err := certs.NewStore(pairs...)
-			switch {
-			case err == nil:
-				st.files = store
-			case prev != nil && prev.files != nil:
-				// Changed files that do not load together (a key set
-				// before its certificate, one console SET at a time):
-				// the running certificate stays until they do.
-				notes = append(notes, fmt.Sprintf("client TLS certificate not changed, keeping the previous one: %v", err))
-				st.files = prev.files
-			default:
-				return nil, nil, fmt.Errorf("client TLS: %w", err)
-			}
+		note, err := st.loadClientCerts(prev, certPairs(&g.ClientTLS))
+		if err != nil {
+			return nil, nil, err
+		}
+		if note != "" {
+			notes = append(notes, note)
 		}
 	}
 	var getCert tlsconf.GetCertificateFunc
@@ -214,3 +196,33 @@ func (r *sniRoutes) match(sni string) *config.Database {
 
 // enabled reports whether any entry routes by SNI.
 func (r *sniRoutes) enabled() bool { return len(r.exact) > 0 || len(r.suffix) > 0 }
+
+// loadClientCerts gives st the certificate files it serves to clients.
+// The running state's files, when they are the same files, are re-read
+// (and a broken new pair keeps the old one); files that changed are
+// loaded anew, and when they do not load together (a key set before its
+// certificate, one console SET at a time) the running certificate stays
+// until they do. The note, if any, is for the log.
+func (st *state) loadClientCerts(prev *state, pairs []certs.FilePair) (note string, err error) {
+	if prev != nil && prev.files != nil && slices.Equal(prev.files.Pairs(), pairs) {
+		// The store is shared with the running state, so the new pair
+		// goes into service only when this state does (commitFiles).
+		commit, err := prev.files.Stage()
+		if err != nil {
+			note = fmt.Sprintf("client TLS certificate not reloaded, keeping the previous one: %v", err)
+		}
+		st.files, st.commitFiles = prev.files, commit
+		return note, nil
+	}
+	store, err := certs.NewStore(pairs...)
+	switch {
+	case err == nil:
+		st.files = store
+	case prev != nil && prev.files != nil:
+		st.files = prev.files
+		note = fmt.Sprintf("client TLS certificate not changed, keeping the previous one: %v", err)
+	default:
+		return "", fmt.Errorf("client TLS: %w", err)
+	}
+	return note, nil
+}
