@@ -11,6 +11,7 @@ import (
 	"github.com/pgbun/pgbun/config"
 	"github.com/pgbun/pgbun/internal/wire"
 	"github.com/pgbun/pgbun/login"
+	"github.com/pgbun/pgbun/session"
 )
 
 // serveConsole runs the admin console for a client that connected to the
@@ -47,7 +48,8 @@ func (g *Gateway) serveConsole(c *client, st *state, loggedIn func()) error {
 	defer g.cancels.unregister(c)
 	c.Raw.SetDeadline(time.Time{})
 	c.ready.Store(true)
-	c.Quiet.Store(true) // a console session holds no transaction
+	c.State.Store(int32(session.Active)) // shown in SHOW CLIENTS, as PgBouncer shows it
+	c.Quiet.Store(true)                  // a console session holds no transaction
 	g.audit.event("login_ok", "user", c.User, "database", c.dbname, "addr", c.Addr, "method", c.method, "tls", tlsVersion(c), "console", true)
 	if gen.LogConnections {
 		g.log.Info("console login", "client", c.Addr, "user", c.User, "admin", isAdmin)

@@ -486,3 +486,28 @@ func TestAutoDatabaseLogged(t *testing.T) {
 		t.Fatalf("auto-database logged %d times:\n%s", n, p.logs())
 	}
 }
+
+// TestKillDatabaseClients: after KILL, SHOW CLIENTS no longer lists the
+// database's clients (they are on their way out) but still lists the
+// console's own session.
+func TestKillDatabaseClients(t *testing.T) {
+	p := start(t, setup{general: map[string]string{"admin_users": scramUser}})
+	a := p.connect(t, scramUser, scramPass, appDB)
+	b := p.connect(t, scramUser, scramPass, appDB)
+	adm := p.console(t, scramUser, scramPass)
+	if _, rows := show(t, adm, "SHOW CLIENTS"); len(rows) != 3 {
+		t.Fatalf("SHOW CLIENTS before KILL: %v", rows)
+	}
+	if err := p.gw.Kill(appDB); err != nil {
+		t.Fatal(err)
+	}
+	cols, rows := show(t, adm, "SHOW CLIENTS")
+	if len(rows) != 1 || col(cols, rows[0], "database") != "pgbouncer" && col(cols, rows[0], "database") != "pgbun" {
+		t.Fatalf("SHOW CLIENTS after KILL: %v", rows)
+	}
+	for _, c := range []*pgx.Conn{a, b} {
+		if _, err := c.Exec(context.Background(), "select 1"); err == nil {
+			t.Fatal("a killed client went on")
+		}
+	}
+}

@@ -117,10 +117,14 @@ func unixNanoTime(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
-// Clients describes every client connection (SHOW CLIENTS).
+// Clients describes every client connection (SHOW CLIENTS), the console's
+// own included, except those already told to go.
 func (g *Gateway) Clients() []snapshot.Client {
 	var out []snapshot.Client
 	for _, c := range g.clientList() {
+		if c.Killed() != nil || c.Aborted() {
+			continue // on its way out (KILL, shutdown): gone for the console
+		}
 		if !c.ready.Load() {
 			addr, port := splitAddr(c.Raw.RemoteAddr())
 			out = append(out, snapshot.Client{ID: c.id, State: "login", Addr: addr, Port: port, ConnectTime: c.started})
