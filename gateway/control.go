@@ -224,19 +224,14 @@ func (g *Gateway) KillClient(id uint64) error {
 	return fmt.Errorf("no client with id %d", id)
 }
 
-// Suspend pauses everything and turns new logins away until RESUME
-// (SUSPEND). pgbun's binary upgrade hands sockets over without it.
+// Suspend pauses everything until RESUME (SUSPEND): sessions finish their
+// transactions and wait, new clients log in and wait for a server.
+// pgbun's binary upgrade hands sockets over without it.
 func (g *Gateway) Suspend(ctx context.Context) error {
 	g.mu.Lock()
 	g.suspended = true
 	g.mu.Unlock()
 	return g.Pause(ctx, "")
-}
-
-func (g *Gateway) isSuspended() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.suspended
 }
 
 // Shutdown asks the process to stop (SHUTDOWN [mode]).

@@ -157,7 +157,7 @@ func TestConsole(t *testing.T) {
 	}
 	show(t, adm, "RECONNECT "+appDB)
 	show(t, adm, "DISABLE "+appDB)
-	if err := tryConnect(p.url(scramUser, scramPass, appDB)); err == nil || !strings.Contains(err.Error(), "does not allow connections") {
+	if err := tryConnect(p.url(scramUser, scramPass, appDB)); err == nil || !strings.Contains(err.Error(), `database "appdb" is disabled`) {
 		t.Fatalf("DISABLE: %v", err)
 	}
 	show(t, adm, "ENABLE "+appDB)
@@ -509,5 +509,31 @@ func TestKillDatabaseClients(t *testing.T) {
 		if _, err := c.Exec(context.Background(), "select 1"); err == nil {
 			t.Fatal("a killed client went on")
 		}
+	}
+}
+
+// TestSuspendMakesClientsWait: after SUSPEND a new client is not turned
+// away: it waits for a server, and its query runs after RESUME.
+func TestSuspendMakesClientsWait(t *testing.T) {
+	p := start(t, setup{general: map[string]string{"admin_users": scramUser}})
+	adm := p.console(t, scramUser, scramPass)
+	show(t, adm, "SUSPEND")
+	done := make(chan error, 1)
+	go func() {
+		c, err := pgx.Connect(context.Background(), p.url(scramUser, scramPass, appDB))
+		if err == nil {
+			_, err = c.Exec(context.Background(), "select 1")
+			c.Close(context.Background())
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a query ran while suspended: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	show(t, adm, "RESUME")
+	if err := <-done; err != nil {
+		t.Fatalf("after RESUME: %v", err)
 	}
 }

@@ -64,11 +64,10 @@ func (g *Gateway) attach(c *client, st *state, t target) (*route, error) {
 		return nil, wire.Fatal(wire.CodeInvalidCatalogName, "no such database: %s", c.dbname)
 	}
 	if g.isDisabled(t.name) {
-		return nil, wire.Fatal(wire.CodeCannotConnectNow, "database does not allow connections: %s", t.name)
+		return nil, wire.Fatal(wire.CodeCannotConnectNow, "database %q is disabled", t.name)
 	}
-	if g.isSuspended() {
-		return nil, wire.Fatal(wire.CodeCannotConnectNow, "pgbun is suspended")
-	}
+	// Suspended (SUSPEND), every pool is paused: the client waits for a
+	// server until RESUME, as PgBouncer's clients wait in the listen queue.
 	rt := &route{target: t, serverUser: c.User}
 	if t.db.User != "" {
 		rt.serverUser = t.db.User
