@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/pgbun/pgbun/internal/wire"
 )
 
 // Key identifies a pool.
@@ -82,11 +85,16 @@ type Pool struct {
 	waiters    []*waiter // FIFO
 	loginErr   error
 	loginErrAt time.Time
-	closed     bool
-	stats      Stats
-	paused     bool // PAUSE: servers are not handed out, and closed when they come back
-	gen        int  // servers of an older generation are closed when released
-	oldOut     int  // servers of an older generation still in use or opening
+	// downErr is the last transient failure to reach the server (see
+	// transient), and retryAt when to try again: until then no one dials,
+	// and clients wait rather than fail.
+	downErr error
+	retryAt time.Time
+	closed  bool
+	stats   Stats
+	paused  bool // PAUSE: servers are not handed out, and closed when they come back
+	gen     int  // servers of an older generation are closed when released
+	oldOut  int  // servers of an older generation still in use or opening
 }
 
 // Stats counts a pool's events since it was made.
@@ -181,7 +189,64 @@ func (p *Pool) AcquireDedicated(ctx context.Context, auth Authenticator, params 
 	return p.acquire(ctx, auth, params)
 }
 
+// acquire gets a server, waiting out a server that cannot be reached for
+// the moment (down, restarting): the client keeps its place, pgbun tries
+// again every server_login_retry, and only query_wait_timeout (or the
+// client's context) ends the wait, as in PgBouncer. A relayed login's
+// failure is the client's own and ends it at once.
 func (p *Pool) acquire(ctx context.Context, dedicated Authenticator, params map[string]string) (*Server, error) {
+	start := time.Now()
+	for {
+		s, err := p.acquireOnce(ctx, dedicated, params)
+		if err == nil || dedicated != nil || !transient(err) {
+			return s, err
+		}
+		if err := p.awaitRetry(ctx, start, err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// awaitRetry waits until the next attempt to reach the server, unless
+// query_wait_timeout (counted from start) or ctx ends first.
+func (p *Pool) awaitRetry(ctx context.Context, start time.Time, cause error) error {
+	p.mu.Lock()
+	at, wait := p.retryAt, p.set.WaitTimeout
+	p.mu.Unlock()
+	if wait > 0 && at.After(start.Add(wait)) {
+		return fmt.Errorf("%w: %w", ErrWaitTimeout, cause)
+	}
+	t := time.NewTimer(time.Until(at))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ctx.Err(), cause)
+	case <-t.C:
+		return nil
+	}
+}
+
+// transient reports a failure to reach the server that says nothing about
+// the client or its credentials: the server refused or dropped the
+// connection, did not answer in time, or is starting up or shutting down
+// (SQLSTATE 57P03). Waiting clients outlast such failures.
+func transient(err error) bool {
+	var le *LoginError
+	if errors.As(err, &le) {
+		return le.Err.Code == wire.CodeCannotConnectNow
+	}
+	if errors.Is(err, errServerDown) {
+		return true
+	}
+	var ne *net.OpError
+	return errors.As(err, &ne)
+}
+
+// errServerDown is open's answer while the pool waits to try the server
+// again.
+var errServerDown = errors.New("server unreachable, waiting for server_login_retry")
+
+func (p *Pool) acquireOnce(ctx context.Context, dedicated Authenticator, params map[string]string) (*Server, error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -339,6 +404,13 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 		return nil, ErrClosed
 	}
 	dialer, creds, gen := p.dialer, p.creds, p.gen
+	if dedicated == nil && p.downErr != nil && time.Now().Before(p.retryAt) {
+		err := fmt.Errorf("%w: %w", errServerDown, p.downErr)
+		p.opening--
+		p.grantNextLocked()
+		p.mu.Unlock()
+		return nil, err
+	}
 	if dedicated == nil {
 		if until := p.loginErrAt.Add(p.set.LoginRetry); p.loginErr != nil && time.Now().Before(until) {
 			err := &LoginRetryError{Until: until, Err: p.loginErr}
@@ -371,7 +443,15 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 		p.stats.LoginFailed++
 		// A client that gave up (ctx) says nothing about the server; a
 		// relayed login failing is that client's own affair.
-		if dedicated == nil && ctx.Err() == nil {
+		switch {
+		case dedicated != nil || ctx.Err() != nil:
+		case transient(err):
+			// Clients wait while the server is away; one attempt per
+			// server_login_retry (at least a tenth of a second).
+			p.downErr, p.retryAt = err, time.Now().Add(max(p.set.LoginRetry, 100*time.Millisecond))
+			p.logger().Warn("closing because: connect failed", "database", p.Key.Database, "user", p.Key.User,
+				"err", err, "retry", max(p.set.LoginRetry, 100*time.Millisecond))
+		default:
 			p.loginErr, p.loginErrAt = err, time.Now()
 		}
 		p.grantNextLocked()
@@ -383,7 +463,7 @@ func (p *Pool) open(ctx context.Context, dedicated Authenticator, params map[str
 		p.oldOut++ // made the old way while a Recycle happened
 	}
 	if dedicated == nil {
-		p.loginErr = nil
+		p.loginErr, p.downErr = nil, nil
 	}
 	s.pool, s.dedicated = p, dedicated != nil
 	if p.set.LogConnections {
@@ -658,7 +738,8 @@ func (p *Pool) maintain(now time.Time) (toOpen int) {
 		}
 	}
 	total := p.total()
-	retrying := p.loginErr != nil && now.Before(p.loginErrAt.Add(p.set.LoginRetry))
+	retrying := p.loginErr != nil && now.Before(p.loginErrAt.Add(p.set.LoginRetry)) ||
+		p.downErr != nil && now.Before(p.retryAt)
 	if !p.closed && !retrying && total < p.set.MinSize && total < p.set.Size {
 		toOpen = min(p.set.MinSize, p.set.Size) - total
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -517,4 +519,89 @@ func TestPauseResumeRecycle(t *testing.T) {
 		t.Fatal("a recycled server was reused")
 	}
 	p.Release(s, true)
+}
+
+// TestServerDownClientsWait: while the server cannot be reached, a client
+// waits and pgbun tries again every server_login_retry; the client gets a
+// server once it is back, or an error at query_wait_timeout.
+func TestServerDownClientsWait(t *testing.T) {
+	port := freePort(t) // nothing listens there for now
+	d := dialer(t, config.SSLDisable)
+	d.Hosts, d.Port = []string{"127.0.0.1"}, port
+	m := pool.NewManager()
+	var logged bytes.Buffer
+	var mu sync.Mutex
+	m.Log = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))
+	defer m.Close()
+	p := m.Get(pool.Key{Database: "down"}, func() *pool.Pool {
+		return pool.New(pool.Key{Database: "down"}, d,
+			pool.Settings{Size: 1, LoginRetry: 200 * time.Millisecond, WaitTimeout: 10 * time.Second, Lifetime: time.Hour}, creds(pass))
+	})
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		// The server comes back: a proxy to PostgreSQL on the port.
+		back, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		t.Cleanup(func() { back.Close() })
+		for {
+			c, err := back.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", pg.Port()))
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	start := time.Now()
+	s := acquire(t, p)
+	if waited := time.Since(start); waited < 600*time.Millisecond {
+		t.Fatalf("got a server after %v, before it was back", waited)
+	}
+	exec(t, s, "select 1")
+	p.Release(s, true)
+	mu.Lock()
+	n := strings.Count(logged.String(), "connect failed")
+	mu.Unlock()
+	if n < 2 || n > 6 {
+		t.Fatalf("%d connect failures logged over 0.7 s with server_login_retry 0.2 s", n)
+	}
+
+	// A server that stays away: the wait ends at query_wait_timeout.
+	gone := dialer(t, config.SSLDisable)
+	gone.Hosts, gone.Port = []string{"127.0.0.1"}, freePort(t)
+	q := pool.New(pool.Key{Database: "gone"}, gone, pool.Settings{Size: 1, LoginRetry: 100 * time.Millisecond, WaitTimeout: 400 * time.Millisecond}, creds(pass))
+	defer q.Close()
+	if _, err := q.Acquire(context.Background()); !errors.Is(err, pool.ErrWaitTimeout) {
+		t.Fatalf("server away for good: %v", err)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// freePort returns a loopback port nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -231,7 +231,11 @@ func TestReapKeepsOpeningPool(t *testing.T) {
 	})
 	errc := make(chan error, 1)
 	go func() {
-		_, err := p.Acquire(context.Background())
+		// A server that drops the login is retried (transient failure)
+		// until the client's context ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := p.Acquire(ctx)
 		errc <- err
 	}()
 	c := <-accepted
