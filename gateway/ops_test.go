@@ -537,3 +537,27 @@ func TestSuspendMakesClientsWait(t *testing.T) {
 		t.Fatalf("after RESUME: %v", err)
 	}
 }
+
+// TestReloadChangedDBName: a reload that points an entry at another
+// database replaces its servers: the next client lands in the new one.
+func TestReloadChangedDBName(t *testing.T) {
+	p := start(t, setup{databases: fmt.Sprintf("moved = host=127.0.0.1 port=%d dbname=%s\n", pg.Port(), appDB)})
+	c := p.connect(t, scramUser, scramPass, "moved")
+	if got := queryString(t, c, "select current_database()"); got != appDB {
+		t.Fatal(got)
+	}
+	c.Close(context.Background())
+	b, _ := os.ReadFile(p.ini)
+	os.WriteFile(p.ini, []byte(strings.Replace(string(b), "dbname="+appDB, "dbname=postgres", 1)), 0o600)
+	cfg, err := config.Load(p.ini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.gw.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	c = p.connect(t, scramUser, scramPass, "moved")
+	if got := queryString(t, c, "select current_database()"); got != "postgres" {
+		t.Fatalf("after the reload the client landed in %s", got)
+	}
+}

@@ -77,7 +77,7 @@ func (g *Gateway) attach(c *client, st *state, t target) (*route, error) {
 	rt.pool = g.pools.Attach(key, func() *pool.Pool { return g.newPool(st, key, t.db, t.serverDB, rt.settings) })
 	c.pool.Store(rt.pool)
 	c.holds |= holdPool
-	rt.info = g.infoFor(rt.pool, poolOrigin{entry: t.db.Name, serverDB: t.serverDB})
+	rt.info = g.infoFor(rt.pool, poolOrigin{entry: t.db.Name, asked: c.dbname})
 	rt.stats = &rt.info.stats
 	if g.dbPaused(t.name) {
 		rt.pool.Pause() // a pool made while its database is paused starts paused
@@ -152,7 +152,7 @@ func (g *Gateway) openForcedPools(st *state) {
 		}
 		key := pool.Key{Database: db.Name, User: db.User}
 		p := g.pools.Get(key, func() *pool.Pool { return g.newPool(st, key, db, serverDB, ps) })
-		g.infoFor(p, poolOrigin{entry: db.Name, serverDB: serverDB}).setMode(ps.Mode)
+		g.infoFor(p, poolOrigin{entry: db.Name, asked: db.Name}).setMode(ps.Mode)
 		if g.dbPaused(db.Name) {
 			p.Pause()
 		}
@@ -161,13 +161,23 @@ func (g *Gateway) openForcedPools(st *state) {
 
 // poolOrigin is what a pool was made from, so a reload can rebuild it.
 type poolOrigin struct {
-	entry    string // the [databases] entry ("*" for the fallback)
-	serverDB string
+	entry string // the [databases] entry ("*" for the fallback)
+	asked string // the database name its clients ask for
+}
+
+// serverDBIn is the database the pool's servers log in to under db, the
+// entry's definition in some configuration: its dbname=, or else the name
+// the clients ask for, which no reload changes.
+func (o poolOrigin) serverDBIn(db *config.Database) string {
+	if db.DBName != "" {
+		return db.DBName
+	}
+	return o.asked
 }
 
 // newPool builds the pool for key from the configuration in force.
 func (g *Gateway) newPool(st *state, key pool.Key, db *config.Database, serverDB string, ps config.PoolSettings) *pool.Pool {
-	origin := poolOrigin{entry: db.Name, serverDB: serverDB}
+	origin := poolOrigin{entry: db.Name}
 	d, set, _ := g.poolPlan(st, key, db, serverDB, ps)
 	var creds func() pool.Authenticator
 	if st.cfg.General.AuthType != config.AuthServer {
@@ -208,7 +218,7 @@ func (g *Gateway) reconfigurePools(old, st *state) {
 			continue
 		}
 		ps := st.cfg.Pool(db, p.Key.User)
-		d, set, fp := g.poolPlan(st, p.Key, db, origin.serverDB, ps)
+		d, set, fp := g.poolPlan(st, p.Key, db, origin.serverDBIn(db), ps)
 		g.pools.DBLimiter(p.Key.Database, ps.MaxDBConnections)
 		g.pools.UserLimiter(p.Key.User, ps.MaxUserConnections)
 		if _, confirmed := in.mode(); confirmed {
@@ -216,7 +226,7 @@ func (g *Gateway) reconfigurePools(old, st *state) {
 		}
 		var oldFP string
 		if hadOld {
-			_, _, oldFP = g.poolPlan(old, p.Key, oldDB, origin.serverDB, old.cfg.Pool(oldDB, p.Key.User))
+			_, _, oldFP = g.poolPlan(old, p.Key, oldDB, origin.serverDBIn(oldDB), old.cfg.Pool(oldDB, p.Key.User))
 		}
 		if fp != oldFP {
 			var creds func() pool.Authenticator
