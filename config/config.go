@@ -255,6 +255,7 @@ type Database struct {
 	MaxDBConnections int           // max_db_connections, -1 = inherit
 	MaxDBClientConns int           // max_db_client_connections, -1 = inherit
 	ServerLifetime   time.Duration // server_lifetime, -1 = inherit
+	QueryWaitTimeout time.Duration // query_wait_timeout, -1 = inherit
 	PoolMode         PoolMode      // "" = inherit
 	ConnectQuery     string        // connect_query, run once per new server connection
 	LoadBalanceHosts string        // load_balance_hosts: round-robin (default) | disable
@@ -287,6 +288,7 @@ type User struct {
 	IdleTransactionTimeout time.Duration
 	TransactionTimeout     time.Duration
 	ClientIdleTimeout      time.Duration
+	QueryWaitTimeout       time.Duration // -1 = inherit
 }
 
 // Peer is one [peers] entry (peer_id = host=... port=... pool_size=...).

@@ -98,7 +98,7 @@ var databaseKeys = []entryKey[Database]{
 	{name: "application_name", supported: true, set: setText(func(d *Database) *string { return &d.ApplicationName })},
 	// Newer PgBouncer keys: checked so a typo fails, not yet stored.
 	{name: "target_session_attrs", set: checkOnly[Database](func(v string) error { _, err := lookupEnum(v, sessionAttrs); return err })},
-	{name: "query_wait_timeout", set: checkOnly[Database](checkEntryDur)},
+	{name: "query_wait_timeout", supported: true, set: setTimeout(func(d *Database) *time.Duration { return &d.QueryWaitTimeout })},
 	// pgbun's own.
 	{name: "sni", supported: true, set: setText(func(d *Database) *string { return &d.SNI })},
 }
@@ -115,8 +115,7 @@ var userKeys = []entryKey[User]{
 	{name: "idle_transaction_timeout", supported: true, set: setTimeout(func(u *User) *time.Duration { return &u.IdleTransactionTimeout })},
 	{name: "transaction_timeout", supported: true, set: setTimeout(func(u *User) *time.Duration { return &u.TransactionTimeout })},
 	{name: "client_idle_timeout", supported: true, set: setTimeout(func(u *User) *time.Duration { return &u.ClientIdleTimeout })},
-	// Newer PgBouncer: checked so a typo fails, not yet stored.
-	{name: "query_wait_timeout", set: checkOnly[User](checkEntryDur)},
+	{name: "query_wait_timeout", supported: true, set: setTimeout(func(u *User) *time.Duration { return &u.QueryWaitTimeout })},
 }
 
 // peerKeys are the keys of a [peers] entry.
@@ -169,11 +168,6 @@ func checkOnly[E any](check func(string) error) func(*E, string) error {
 	return func(_ *E, v string) error { return check(v) }
 }
 
-func checkEntryDur(v string) error {
-	_, err := entryDur(v)
-	return err
-}
-
 // lookupEntryKey finds the key name in table, an alias resolved to the
 // key it stands for; nil when the table lacks it.
 func lookupEntryKey[E any](table []entryKey[E], name string) *entryKey[E] {
@@ -221,7 +215,7 @@ func newDatabase(name string) *Database {
 	return &Database{
 		Name: name, Port: 5432,
 		PoolSize: -1, MinPoolSize: -1, ReservePoolSize: -1, MaxDBConnections: -1,
-		MaxDBClientConns: -1, ServerLifetime: -1, LoadBalanceHosts: "round-robin",
+		MaxDBClientConns: -1, ServerLifetime: -1, QueryWaitTimeout: -1, LoadBalanceHosts: "round-robin",
 	}
 }
 
@@ -247,6 +241,7 @@ func newUser(name string) *User {
 	return &User{
 		Name: name, PoolSize: -1, ReservePoolSize: -1, MaxUserConnections: -1, MaxUserClientConns: -1,
 		QueryTimeout: -1, IdleTransactionTimeout: -1, TransactionTimeout: -1, ClientIdleTimeout: -1,
+		QueryWaitTimeout: -1,
 	}
 }
 

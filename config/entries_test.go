@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEntryAliasesAndUnsupportedKeys(t *testing.T) {
@@ -14,9 +15,7 @@ func TestEntryAliasesAndUnsupportedKeys(t *testing.T) {
 		"[peers]\n"+
 		"1 = host=peer1 port=7000\n")
 	want := []string{
-		"test.ini:3: query_wait_timeout: " + msgUnsupported,
 		"test.ini:3: target_session_attrs: " + msgUnsupported,
-		"test.ini:5: query_wait_timeout: " + msgUnsupported,
 	}
 	var got []string
 	for _, w := range cfg.Warnings {
@@ -25,11 +24,11 @@ func TestEntryAliasesAndUnsupportedKeys(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if db := cfg.Databases["app"]; db.ReservePoolSize != 3 || !reflect.DeepEqual(db.Host, []string{"db"}) {
-		t.Errorf("database: reserve_pool_size %d, host %v", db.ReservePoolSize, db.Host)
+	if db := cfg.Databases["app"]; db.ReservePoolSize != 3 || !reflect.DeepEqual(db.Host, []string{"db"}) || db.QueryWaitTimeout != 5*time.Second {
+		t.Errorf("database: reserve_pool_size %d, host %v, query_wait_timeout %v", db.ReservePoolSize, db.Host, db.QueryWaitTimeout)
 	}
 	// query_timeout=0 means "inherit", stored as -1.
-	if u := cfg.Users["u"]; u.ReservePoolSize != 4 || u.QueryTimeout != -1 {
+	if u := cfg.Users["u"]; u.ReservePoolSize != 4 || u.QueryTimeout != -1 || u.QueryWaitTimeout != -1 {
 		t.Errorf("user: reserve_pool_size %d, query_timeout %v", u.ReservePoolSize, u.QueryTimeout)
 	}
 	if p := cfg.Peers[1]; p.Host != "peer1" || p.Port != 7000 || p.PoolSize != cfg.General.DefaultPoolSize {

@@ -24,6 +24,9 @@ type PoolSettings struct {
 	IdleTransactionTimeout time.Duration
 	TransactionTimeout     time.Duration
 	ClientIdleTimeout      time.Duration
+	// QueryWaitTimeout bounds a client's wait for a server: [users], then
+	// [databases], then [pgbouncer]; 0 waits for ever.
+	QueryWaitTimeout time.Duration
 }
 
 // Database returns the [databases] entry clients reach by name: the exact
@@ -64,6 +67,7 @@ func (c *Config) Pool(db *Database, user string) PoolSettings {
 		IdleTransactionTimeout: g.IdleTransactionTimeout,
 		TransactionTimeout:     g.TransactionTimeout,
 		ClientIdleTimeout:      g.ClientIdleTimeout,
+		QueryWaitTimeout:       g.QueryWaitTimeout,
 	}
 	if db != nil {
 		if db.User != "" {
@@ -78,6 +82,7 @@ func (c *Config) Pool(db *Database, user string) PoolSettings {
 		overrideAbove0(&ps.MaxDBConnections, db.MaxDBConnections)
 		overrideAbove0(&ps.MaxDBClientConns, db.MaxDBClientConns)
 		overrideAbove0(&ps.ServerLifetime, db.ServerLifetime)
+		overrideAtLeast0(&ps.QueryWaitTimeout, db.QueryWaitTimeout)
 	}
 	if u, ok := c.Users[user]; ok {
 		if u.PoolMode != "" {
@@ -91,6 +96,7 @@ func (c *Config) Pool(db *Database, user string) PoolSettings {
 		overrideAbove0(&ps.IdleTransactionTimeout, u.IdleTransactionTimeout)
 		overrideAbove0(&ps.TransactionTimeout, u.TransactionTimeout)
 		overrideAbove0(&ps.ClientIdleTimeout, u.ClientIdleTimeout)
+		overrideAtLeast0(&ps.QueryWaitTimeout, u.QueryWaitTimeout)
 	}
 	// PgBouncer never opens more than the pool size to meet the minimum.
 	if ps.MinSize > ps.Size {

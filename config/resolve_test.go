@@ -22,17 +22,18 @@ query_timeout = 30
 idle_transaction_timeout = 60
 transaction_timeout = 120
 client_idle_timeout = 900
+query_wait_timeout = 120
 
 [databases]
 plain = host=db
-tuned = host=db pool_mode=transaction pool_size=8 min_pool_size=1 reserve_pool_size=3 max_db_connections=9 max_db_client_connections=90 server_lifetime=60
+tuned = host=db pool_mode=transaction pool_size=8 min_pool_size=1 reserve_pool_size=3 max_db_connections=9 max_db_client_connections=90 server_lifetime=60 query_wait_timeout=5
 zeroes = host=db pool_size=0 max_db_connections=0 server_lifetime=0
 forced = host=db user=svc pool_size=8
 tiny = host=db pool_size=2 min_pool_size=5
 * = host=fallback pool_size=11
 
 [users]
-alice = pool_mode=statement pool_size=3 reserve_pool_size=0 max_user_connections=5 max_user_client_connections=7 query_timeout=1 idle_transaction_timeout=2 transaction_timeout=3 client_idle_timeout=4
+alice = pool_mode=statement pool_size=3 reserve_pool_size=0 max_user_connections=5 max_user_client_connections=7 query_timeout=1 idle_transaction_timeout=2 transaction_timeout=3 client_idle_timeout=4 query_wait_timeout=6
 zero = pool_size=0 max_user_connections=0 query_timeout=0
 svc = pool_mode=transaction pool_size=6
 `
@@ -45,6 +46,7 @@ func TestPoolPrecedence(t *testing.T) {
 		ServerLifetime: time.Hour, ServerIdleTimeout: 10 * time.Minute,
 		QueryTimeout: 30 * time.Second, IdleTransactionTimeout: time.Minute,
 		TransactionTimeout: 2 * time.Minute, ClientIdleTimeout: 15 * time.Minute,
+		QueryWaitTimeout: 2 * time.Minute,
 	}
 	with := func(f func(*PoolSettings)) PoolSettings { ps := global; f(&ps); return ps }
 	cases := []struct {
@@ -56,6 +58,7 @@ func TestPoolPrecedence(t *testing.T) {
 		{"database overrides globals", "tuned", "nobody", with(func(p *PoolSettings) {
 			p.Mode, p.Size, p.MinSize, p.ReserveSize = PoolTransaction, 8, 1, 3
 			p.MaxDBConnections, p.MaxDBClientConns, p.ServerLifetime = 9, 90, time.Minute
+			p.QueryWaitTimeout = 5 * time.Second
 		})},
 		{"user overrides database", "tuned", "alice", with(func(p *PoolSettings) {
 			p.Mode, p.Size, p.MinSize, p.ReserveSize = PoolStatement, 3, 1, 0
@@ -63,6 +66,7 @@ func TestPoolPrecedence(t *testing.T) {
 			p.MaxUserConnections, p.MaxUserClientConns = 5, 7
 			p.QueryTimeout, p.IdleTransactionTimeout = time.Second, 2*time.Second
 			p.TransactionTimeout, p.ClientIdleTimeout = 3*time.Second, 4*time.Second
+			p.QueryWaitTimeout = 6 * time.Second
 		})},
 		{"zero pool size is a size, zero limits inherit", "zeroes", "zero", with(func(p *PoolSettings) {
 			p.Size, p.MinSize = 0, 0

@@ -71,7 +71,7 @@ func (g *Gateway) poolPlan(st *state, key pool.Key, db *config.Database, serverD
 		Lifetime:       ps.ServerLifetime,
 		IdleTimeout:    ps.ServerIdleTimeout,
 		LoginRetry:     gen.ServerLoginRetry,
-		WaitTimeout:    gen.QueryWaitTimeout,
+		WaitTimeout:    ps.QueryWaitTimeout,
 		CheckQuery:     gen.ServerCheckQuery,
 		CheckDelay:     gen.ServerCheckDelay,
 		CheckDisabled:  gen.ServerCheckDisabled,

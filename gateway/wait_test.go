@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,4 +136,33 @@ func oneServerInUse(t *testing.T, wait string) (*proxy, context.Context, *pgx.Co
 		t.Fatal(err)
 	}
 	return p, ctx, holder, other
+}
+
+// TestQueryWaitTimeoutPerEntry: a [users] query_wait_timeout wins over the
+// [databases] one, which wins over [pgbouncer]'s.
+func TestQueryWaitTimeoutPerEntry(t *testing.T) {
+	for _, tc := range []struct{ name, db, users string }{
+		{"database", " query_wait_timeout=1", ""},
+		{"user", " query_wait_timeout=200", scramUser + " = query_wait_timeout=1\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := start(t, setup{
+				general:   map[string]string{"pool_mode": "transaction", "default_pool_size": "1", "query_wait_timeout": "200"},
+				databases: fmt.Sprintf("%s = host=127.0.0.1 port=%d%s\n", appDB, pg.Port(), tc.db),
+				users:     tc.users,
+			})
+			ctx := context.Background()
+			holder := p.connect(t, scramUser, scramPass, appDB)
+			waiter := p.connect(t, scramUser, scramPass, appDB)
+			exec1(t, holder, "begin")
+			started := time.Now()
+			_, err := waiter.Exec(ctx, "select 1")
+			if err == nil || !strings.Contains(err.Error(), "query_wait_timeout") {
+				t.Fatalf("waiter: %v", err)
+			}
+			if waited := time.Since(started); waited > 5*time.Second {
+				t.Fatalf("waited %v with a 1 s query_wait_timeout", waited)
+			}
+		})
+	}
 }

@@ -26,6 +26,7 @@ func errTransactionTimeout() *wire.Error { return wire.Fatal("25P04", "transacti
 func errServerGone() *wire.Error {
 	return wire.Fatal(wire.CodeConnectionFailure, "server closed the connection unexpectedly")
 }
+
 // ErrFastClose is what a session-pooled client is told when
 // server_fast_close ends its session because its server is outdated
 // (RECONNECT, a changed definition), in PgBouncer's words.
