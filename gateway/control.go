@@ -190,23 +190,33 @@ func (g *Gateway) WaitClose(ctx context.Context, db string) error {
 	return nil
 }
 
-// Kill drops every client and server of db at once and pauses it: new
-// clients wait until RESUME (KILL).
+// Kill drops every client and server of db (of every database when db is
+// "") at once and pauses it: new clients wait until RESUME (KILL). The
+// console's own sessions stay.
 func (g *Gateway) Kill(db string) error {
-	if db == "" {
-		return errors.New("KILL needs a database name")
-	}
-	if err := g.checkDB(db); err != nil {
-		return err
+	if db != "" {
+		if err := g.checkDB(db); err != nil {
+			return err
+		}
 	}
 	g.mu.Lock()
-	g.pausedDBs[db] = true
+	if db == "" {
+		g.allPaused = true
+	} else {
+		g.pausedDBs[db] = true
+	}
 	g.mu.Unlock()
 	for _, p := range g.poolsOf(db) {
 		p.Pause()
 	}
 	for _, c := range g.clientList() {
-		if k, ok := c.poolKey(); ok && c.ready.Load() && (k.Database == db || strings.HasPrefix(k.Database, db+"/")) {
+		k, ok := c.poolKey()
+		if !ok || !c.ready.Load() || db != "" && k.Database != db && !strings.HasPrefix(k.Database, db+"/") {
+			continue
+		}
+		if db == "" {
+			c.Kill(wire.Fatal(wire.CodeAdminShutdown, "killed by an administrator"))
+		} else {
 			c.Kill(wire.Fatal(wire.CodeAdminShutdown, "database %s was killed by an administrator", db))
 		}
 	}

@@ -561,3 +561,24 @@ func TestReloadChangedDBName(t *testing.T) {
 		t.Fatalf("after the reload the client landed in %s", got)
 	}
 }
+
+// TestKillAll: KILL with no database drops every client session but the
+// console's and pauses everything until RESUME.
+func TestKillAll(t *testing.T) {
+	p := start(t, setup{general: map[string]string{"admin_users": scramUser}})
+	a := p.connect(t, scramUser, scramPass, appDB)
+	b := p.connect(t, scramUser, scramPass, "postgres")
+	adm := p.console(t, scramUser, scramPass)
+	show(t, adm, "KILL")
+	if _, rows := show(t, adm, "SHOW CLIENTS"); len(rows) != 1 {
+		t.Fatalf("SHOW CLIENTS after KILL: %v", rows)
+	}
+	for _, c := range []*pgx.Conn{a, b} {
+		if _, err := c.Exec(context.Background(), "select 1"); err == nil {
+			t.Fatal("a client went on after KILL")
+		}
+	}
+	show(t, adm, "RESUME")
+	c := p.connect(t, scramUser, scramPass, appDB)
+	queryString(t, c, "select 'after resume'")
+}
